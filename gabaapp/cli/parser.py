@@ -18,7 +18,15 @@ SUBCOMMANDS = ("train", "simulate")
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser that raises UsageError (exit 64, BEP027) instead of exiting with 2."""
 
-    def error(self, message: str):  # noqa: D102 - argparse API
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_subparsers(self, **kwargs):  # sub-parsers raise UsageError too
+        kwargs.setdefault("parser_class", _Parser)
+        return super().add_subparsers(**kwargs)
+
+    def error(self, message: str):  # argparse API
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
