@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
+# Where pip finds torch: empty = the configured indexes. On a machine whose pip would take a
+# CUDA build from PyPI, `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu` keeps it small.
+TORCH_INDEX ?=
 STAMP := $(VENV)/.gabaapp-installed
 DEMO_DIR ?= demo_output
 
@@ -16,7 +19,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[test,docs]'
 	@touch $(STAMP)
 
@@ -38,10 +41,13 @@ lint: $(STAMP)
 	$(BIN)/hadolint Dockerfile
 
 docs: $(STAMP)
-	$(BIN)/sphinx-build -W -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+BENCHES := $(sort $(wildcard benchmarks/bench_*.py))
 
 bench: $(STAMP)
-	@for s in benchmarks/bench_*.py; do echo "== $$s"; $(BIN)/python $$s || exit 1; done
+	@test -n "$(BENCHES)" || { echo "no benchmarks/bench_*.py yet"; exit 0; }
+	@for s in $(BENCHES); do echo "== $$s"; $(BIN)/python $$s || exit 1; done
 
 clean:
 	rm -rf $(DEMO_DIR) docs/_build .pytest_cache

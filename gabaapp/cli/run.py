@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gabaapp.cli.parser import ANALYSIS_LEVELS, SUBCOMMANDS, build_bids_app_parser
-from gabaapp.errors import GabaappError, UnknownAnalysisLevelError
+from gabaapp.cli.parser import ANALYSIS_LEVELS, SUBCOMMANDS, ParserExit, parse_bids_app_args
+from gabaapp.errors import GabaappError
 
 log = logging.getLogger("gabaapp")
 
@@ -25,46 +25,57 @@ def configure_logging(verbosity: int) -> None:
     root.setLevel(level)
 
 
-def _is_subcommand(argv: Sequence[str]) -> bool:
-    """A first word 'train'/'simulate' is a subcommand unless it is a BIDS dataset path used in
-    the three-positional form (`gabaapp train out participant`)."""
+def subcommand_of(argv: Sequence[str]) -> str | None:
+    """Return 'train' or 'simulate' when `argv` asks for that subcommand, None for the BIDS-App
+    form.
+
+    A first word 'train'/'simulate' is the BIDS dataset path instead when three or more words
+    are given and either the third is an analysis level (`gabaapp train out participant`) or
+    a BIDS dataset of that name exists (so a mistyped level still ends with exit 17).
+    """
     if not argv or argv[0] not in SUBCOMMANDS:
-        return False
-    looks_like_bids_app = len(argv) >= 3 and argv[2] in ANALYSIS_LEVELS and Path(argv[0]).is_dir()
-    return not looks_like_bids_app
+        return None
+    names_a_dataset = len(argv) >= 3 and (
+        argv[2] in ANALYSIS_LEVELS or (Path(argv[0]) / "dataset_description.json").is_file()
+    )
+    return None if names_a_dataset else argv[0]
 
 
 def _run_bids_app(argv: Sequence[str]) -> int:
-    args = build_bids_app_parser().parse_args(list(argv))
+    args = parse_bids_app_args(argv)
     configure_logging(args.verbose)
-    if args.analysis_level not in ANALYSIS_LEVELS:
-        raise UnknownAnalysisLevelError(
-            f"unknown analysis level {args.analysis_level!r}; use 'participant' or 'group'"
-        )
     from gabaapp.cli.bids_app import run_bids_app
 
     return run_bids_app(args)
 
 
-def _run_subcommand(argv: Sequence[str]) -> int:
-    if argv[0] == "train":
+def _run_subcommand(name: str, argv: Sequence[str]) -> int:
+    if name == "train":
         from gabaapp.cli.train import main as sub_main
     else:
         from gabaapp.cli.simulate import main as sub_main
-    return sub_main(list(argv[1:]))
+    return sub_main(list(argv))
+
+
+def _one_line(message: object) -> str:
+    """Join a possibly multi-line message into one line for stderr."""
+    return " ".join(str(message).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run gabaapp with `argv` (default sys.argv[1:]); return the exit code (BEP027).
 
     User-caused problems end in one stderr line and their exit code; unexpected ones in one
-    line too (the traceback only with -vv).
+    line too (the traceback only with -vv). --help and --version print and return 0.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _run_subcommand(argv) if _is_subcommand(argv) else _run_bids_app(argv)
+        name = subcommand_of(argv)
+        return _run_bids_app(argv) if name is None else _run_subcommand(name, argv[1:])
+    except ParserExit as done:
+        return done.status
     except GabaappError as err:
-        print(f"gabaapp: error: {err}", file=sys.stderr)
+        print(f"gabaapp: error: {_one_line(err)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("gabaapp: interrupted", file=sys.stderr)
@@ -72,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # last resort: never a traceback for the user
         log.debug("unexpected error", exc_info=True)
         print(
-            f"gabaapp: unexpected error: {type(err).__name__}: {err} (rerun with -vv for details)",
+            f"gabaapp: unexpected error: {type(err).__name__}: {_one_line(err)} "
+            "(rerun with -vv for details)",
             file=sys.stderr,
         )
         return 1
