@@ -10,7 +10,7 @@ import argparse
 import importlib
 
 from gabaapp.cli.parser import _Parser
-from gabaapp.errors import GabaappError
+from gabaapp.errors import GabaappError, UsageError
 
 ACTIONS = {
     "basis": ("gabaapp.cli.simulate_basis", "simulate a MEGA-PRESS/PRESS basis set"),
@@ -38,8 +38,9 @@ def main(argv: list[str]) -> int:
     """Run `gabaapp simulate ...`; return the exit code."""
     args = build_parser().parse_args(argv)
     if args.action is None:
-        build_parser().print_help()
-        return 64
+        raise UsageError(
+            "gabaapp simulate: name an action: " + ", ".join(ACTIONS) + " (see --help)"
+        )
     if args._module is None:
         raise GabaappError(f"'gabaapp simulate {args.action}' is not available in this version yet")
     return args._module.run(args)
