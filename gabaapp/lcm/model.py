@@ -1,0 +1,252 @@
+"""The linear-combination model and its variable-projection solver.
+
+Model (Provencher, MRM 30:672, 1993; FSL-MRS: Clarke et al., MRM 85:2950, 2021): each
+sub-spectrum group g (edit-OFF, DIFF, or a single PRESS spectrum) is
+
+    M_g(nu) = exp(i (phi0_g + phi1_g (ppm - ppm_ref))) FFT[ sum_k a_k B_gk(t) V(t) S_g(t) ](nu)
+              + baseline_g(nu)
+
+with non-negative amplitudes a_k shared by all groups, a Voigt decay
+V(t) = exp(-pi l_L t - pi^2 l_G^2 t^2 / (4 ln 2)) shared by all groups (l_L, l_G: Lorentzian and
+Gaussian FWHM in Hz), a frequency shift S_g(t) = exp(2 pi i df_g t), and a complex cubic-spline
+baseline with a second-difference penalty. An observation is a sum of groups: edit-OFF = OFF,
+edit-ON = OFF + DIFF. Fitting OFF and ON (rather than OFF and DIFF) keeps the noise of the
+observations independent, so the least-squares fit is the maximum-likelihood one and the
+Fisher information is correct (OFF and DIFF = ON - OFF have correlated noise).
+
+Variable projection (Golub & Pereyra 1973): for given nonlinear parameters the baseline is
+projected out exactly (it does not depend on them) and the amplitudes come from NNLS
+(Lawson & Hanson 1974); scipy.optimize.least_squares fits the nonlinear parameters on the
+projected residual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import nnls
+
+_FOUR_LN2 = 4.0 * math.log(2.0)
+
+# Layout of the nonlinear parameter vector: 2 shared, then 3 per group.
+N_SHARED = 2  # lorentz_hz, gauss_var_hz2 (= gauss_fwhm_hz ** 2, smooth at zero)
+N_PER_GROUP = 3  # shift_hz, phase0_rad, phase1_rad_per_ppm
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A measured spectrum over the fit window, its weight (1 / noise SD) and its groups."""
+
+    name: str
+    data: np.ndarray  # complex [n_win], spectrum points inside the fit window
+    weight: float
+    groups: tuple[int, ...]
+
+
+@dataclass
+class Problem:
+    """Everything the solver needs; built once per fit by gabaapp.lcm.fit."""
+
+    time_s: np.ndarray  # [N]
+    window: np.ndarray  # int indices of the fit window in the fftshift-ed spectrum
+    ppm: np.ndarray  # [n_win]
+    ppm_ref: float  # first-order phase pivot
+    columns: np.ndarray  # complex [n_groups, n_amp, N] basis FIDs, zeros where absent
+    observations: tuple[Observation, ...]
+    baseline: np.ndarray | None  # real [n_win, n_spl] B-spline design, or None
+    penalty: np.ndarray | None  # real [n_pen, n_spl] = sqrt(weight) * D2
+
+    def __post_init__(self) -> None:
+        self.n_groups, self.n_amp, _ = self.columns.shape
+        self.n_win = self.window.size
+        self.n_rows = 2 * self.n_win * len(self.observations)  # real then imaginary parts
+        self._build_baseline()
+
+    # ----- baseline (independent of the nonlinear parameters: factor once) -------------------
+    def _build_baseline(self) -> None:
+        if self.baseline is None:
+            self.n_bl = 0
+            self.z_data = np.zeros((self.n_rows, 0))
+            self.z_pen = np.zeros((0, 0))
+            self.q_data = np.zeros((self.n_rows, 0))
+            self.q_pen = np.zeros((0, 0))
+            self.r_bl = np.zeros((0, 0))
+            return
+        n_spl = self.baseline.shape[1]
+        # coefficient sets: (group, real) and (group, imag); baseline_g = B (c_re + i c_im)
+        self.n_bl = 2 * n_spl * self.n_groups
+        z = np.zeros((self.n_rows, self.n_bl))
+        for o, obs in enumerate(self.observations):
+            re = slice(2 * o * self.n_win, (2 * o + 1) * self.n_win)
+            im = slice((2 * o + 1) * self.n_win, (2 * o + 2) * self.n_win)
+            for g in obs.groups:
+                z[re, (2 * g) * n_spl : (2 * g + 1) * n_spl] = obs.weight * self.baseline
+                z[im, (2 * g + 1) * n_spl : (2 * g + 2) * n_spl] = obs.weight * self.baseline
+        pen = np.kron(np.eye(2 * self.n_groups), self.penalty)
+        full = np.vstack([z, pen])
+        q, r = np.linalg.qr(full)
+        self.z_data, self.z_pen = z, pen
+        self.q_data, self.q_pen = q[: self.n_rows], q[self.n_rows :]
+        self.r_bl = r
+        self.n_spl = n_spl
+
+    # ----- forward model ---------------------------------------------------------------------
+    def group_columns(self, theta: np.ndarray) -> np.ndarray:
+        """Return complex [n_groups, n_amp, n_win]: each basis column's spectrum in the window."""
+        lorentz_hz, gauss_var = theta[0], theta[1]
+        t = self.time_s
+        out = np.empty((self.n_groups, self.n_amp, self.n_win), complex)
+        for g in range(self.n_groups):
+            shift_hz, ph0, ph1 = theta[
+                N_SHARED + N_PER_GROUP * g : N_SHARED + N_PER_GROUP * (g + 1)
+            ]
+            decay = np.exp(
+                (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
+                - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
+            )
+            spec = np.fft.fftshift(np.fft.fft(self.columns[g] * decay, axis=-1), axes=-1)
+            phase = np.exp(1j * (ph0 + ph1 * (self.ppm - self.ppm_ref)))
+            out[g] = spec[:, self.window] * phase
+        return out
+
+    def model_derivatives(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
+        """Return d(model)/d(theta) [n_rows, n_theta] (weighted, Re then Im) at fixed `amps`.
+
+        Analytic: the Voigt/shift factor multiplies the FID, so each derivative is the FFT of
+        the combined FID times -pi t, -pi^2 t^2 / (4 ln 2) or 2 pi i t; phases multiply by i.
+        """
+        lorentz_hz, gauss_var = theta[0], theta[1]
+        t = self.time_s
+        n_theta = N_SHARED + N_PER_GROUP * self.n_groups
+        # per group: complex [n_theta, n_win] derivative of that group's spectrum
+        dg = np.zeros((self.n_groups, n_theta, self.n_win), complex)
+        for g in range(self.n_groups):
+            base = N_SHARED + N_PER_GROUP * g
+            shift_hz, ph0, ph1 = theta[base : base + N_PER_GROUP]
+            decay = np.exp(
+                (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
+                - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
+            )
+            sig = (amps @ self.columns[g]) * decay
+            stack = np.stack(
+                [sig, -np.pi * t * sig, -(np.pi**2 / _FOUR_LN2) * t**2 * sig, 2j * np.pi * t * sig]
+            )
+            spec = np.fft.fftshift(np.fft.fft(stack, axis=-1), axes=-1)[:, self.window]
+            rel_ppm = self.ppm - self.ppm_ref
+            spec *= np.exp(1j * (ph0 + ph1 * rel_ppm))
+            model = spec[0]
+            dg[g, 0], dg[g, 1], dg[g, base] = spec[1], spec[2], spec[3]
+            dg[g, base + 1] = 1j * model
+            dg[g, base + 2] = 1j * rel_ppm * model
+        out = np.empty((self.n_rows, n_theta))
+        for o, obs in enumerate(self.observations):
+            m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
+            out[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
+            out[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
+        return out
+
+    def design(self, theta: np.ndarray) -> np.ndarray:
+        """Return the real amplitude design matrix [n_rows, n_amp] (weighted, Re then Im)."""
+        cols = self.group_columns(theta)
+        a = np.empty((self.n_rows, self.n_amp))
+        for o, obs in enumerate(self.observations):
+            m = cols[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_amp]
+            a[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
+            a[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
+        return a
+
+    def target(self) -> np.ndarray:
+        """Return the weighted data vector [n_rows] (Re then Im per observation)."""
+        parts = []
+        for obs in self.observations:
+            parts += [obs.weight * obs.data.real, obs.weight * obs.data.imag]
+        return np.concatenate(parts)
+
+    # ----- variable projection ---------------------------------------------------------------
+    def project(self, x_data: np.ndarray) -> np.ndarray:
+        """Return P [x; 0] (penalty rows appended), P = I - Q Q^T the baseline-free projector."""
+        coef = self.q_data.T @ x_data
+        top = x_data - self.q_data @ coef
+        bottom = -(self.q_pen @ coef)
+        return np.concatenate([top, bottom], axis=0)
+
+    def solve_linear(self, theta: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (amplitudes >= 0, projected residual) for nonlinear parameters `theta`."""
+        pa = self.project(self.design(theta))
+        py = self._projected_target(y)
+        # NNLS on the small normal-equation factor: same minimiser, n_amp x n_amp work.
+        amps = _nnls_small(pa, py)
+        self.last_projected_design = pa
+        return amps, py - pa @ amps
+
+    def varpro_jacobian(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
+        """Return Kaufman's Jacobian [n_rows + n_pen, n_theta] of the projected residual.
+
+        J = -P_perp dM/dtheta a, P_perp projecting out the baseline and the amplitude columns
+        that are free (a > 0) at the last `solve_linear` (Kaufman, BIT 15:49, 1975); the
+        dropped term is small near the solution.
+        """
+        d = self.project(self.model_derivatives(theta, amps))
+        pa = self.last_projected_design[:, amps > 0]
+        if pa.shape[1]:
+            q, _ = np.linalg.qr(pa)
+            d -= q @ (q.T @ d)
+        return -d
+
+    def _projected_target(self, y: np.ndarray) -> np.ndarray:
+        # y is fixed during a fit: project it once
+        cached = getattr(self, "_py_cache", None)
+        if cached is None or cached[0] is not y:
+            self._py_cache = (y, self.project(y))
+        return self._py_cache[1]
+
+    def complex_fit(self, theta: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """Return (cost, phase) of a fit with free complex amplitudes, for starting values.
+
+        Unconstrained complex amplitudes alpha_k = a_k exp(i phi) are fitted (baseline
+        projected out): the cost does not depend on the zero-order phase, so it ranks shifts
+        and widths alone; phi is the phase of the signal-weighted sum of the alpha_k, to be
+        added to `theta`'s phase.
+        """
+        cols = self.group_columns(theta)
+        a = np.zeros((self.n_rows, 2 * self.n_amp))
+        for o, obs in enumerate(self.observations):
+            m = cols[list(obs.groups)].sum(axis=0).T * obs.weight
+            re = slice(2 * o * self.n_win, (2 * o + 1) * self.n_win)
+            im = slice((2 * o + 1) * self.n_win, (2 * o + 2) * self.n_win)
+            # real-stacked complex coefficients: [Re; Im] x [alpha_re, alpha_im]
+            a[re, : self.n_amp], a[re, self.n_amp :] = m.real, -m.imag
+            a[im, : self.n_amp], a[im, self.n_amp :] = m.imag, m.real
+        pa, py = self.project(a), self._projected_target(y)
+        coef, *_ = np.linalg.lstsq(pa, py, rcond=None)
+        res = py - pa @ coef
+        alpha = coef[: self.n_amp] + 1j * coef[self.n_amp :]
+        energy = np.sum(np.abs(cols) ** 2, axis=(0, 2))
+        return float(res @ res), float(np.angle(np.sum(alpha * np.abs(alpha) * energy)))
+
+    def baseline_coefficients(self, theta: np.ndarray, amps: np.ndarray, y: np.ndarray):
+        """Return the baseline coefficients [n_bl] that go with `theta` and `amps`."""
+        if self.n_bl == 0:
+            return np.zeros(0)
+        rhs = self.q_data.T @ (y - self.design(theta) @ amps)
+        return np.linalg.solve(self.r_bl, rhs)
+
+    def group_baselines(self, coef: np.ndarray) -> np.ndarray:
+        """Return complex [n_groups, n_win] baselines from coefficients (unweighted)."""
+        out = np.zeros((self.n_groups, self.n_win), complex)
+        if self.n_bl == 0:
+            return out
+        c = coef.reshape(self.n_groups, 2, self.n_spl)
+        for g in range(self.n_groups):
+            out[g] = self.baseline @ c[g, 0] + 1j * (self.baseline @ c[g, 1])
+        return out
+
+
+def _nnls_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return argmin ||a x - b|| subject to x >= 0, via the R factor of a (same minimiser)."""
+    q, r = np.linalg.qr(a)
+    # ||a x - b||^2 = ||r x - q^T b||^2 + const for any x: a small NNLS problem.
+    x, _ = nnls(r, q.T @ b, maxiter=50 * a.shape[1])
+    return x

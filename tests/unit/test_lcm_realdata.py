@@ -1,0 +1,160 @@
+"""Linear-combination fit against independent spectra from ../shared/data.
+
+* The FID-A MEGA-PRESS basis (MRSNet, AGPL: read from shared only) is a second, independent
+  simulator: spectra built from it are fitted with gabaapp's own physics basis.
+* Real 3 T PRESS spectra (Siemens RDA TE 30, Philips SDAT TE 35), converted with spec2nii and
+  fitted with a PRESS basis simulated by gabaapp.physics for their own TE and sampling.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io as sio
+
+from gabaapp.config import LcmConfig
+from gabaapp.constants import METABOLITES, NAA_PPM
+from gabaapp.lcm.fit import fit_megapress, fit_spectrum
+from gabaapp.lcm.resample import resample_basis
+from gabaapp.spectra import Acquisition, Basis, fid_to_spectrum
+
+physics = pytest.importorskip("gabaapp.physics.megapress", reason="physics simulator absent")
+from gabaapp.physics.sequence import MegaPressSequence  # noqa: E402
+from gabaapp.physics.spins import available_metabolites, load_spin_system  # noqa: E402
+
+FIDA_DIR = "mrsnet_fida_megapress_basis"
+# SOURCE.md: B0 = 2.89425 T, 4096 points, dwell 0.4 ms, centre 3.0 ppm, Lorentzian 1 Hz.
+FIDA_ACQ = Acquisition(
+    f0_mhz=2.89425309168 * 42.577478518, dwell_s=0.4e-3, n_points=4096, centre_ppm=3.0
+)
+
+
+def simulate(names, sequence: MegaPressSequence) -> Basis:
+    """Return a gabaapp.physics basis of `names` for `sequence`."""
+    pairs = [physics.simulate_spin_system(load_spin_system(n), sequence) for n in names]
+    off, on = zip(*pairs, strict=True)
+    return Basis(tuple(names), np.array(off), np.array(on), sequence.acquisition(), sequence.hash())
+
+
+@pytest.fixture(scope="module")
+def fida(shared_data) -> Basis:
+    """Return the FID-A basis as a gabaapp Basis (its FIDs follow gabaapp's convention)."""
+    off, on = [], []
+    for m in METABOLITES:
+        for cond, out in (("OFF", off), ("ON", on)):
+            f = shared_data / FIDA_DIR / f"FIDA_{m}_MEGA-PRESS_3T_EDIT_{cond}_LW_1.000000.mat"
+            out.append(sio.loadmat(f, squeeze_me=True)["fid"])
+    return Basis(METABOLITES, np.array(off), np.array(on), FIDA_ACQ, "fida-mrsnet")
+
+
+def test_fida_naa_at_2_01_ppm(fida):
+    spec = np.abs(fid_to_spectrum(fida.off[METABOLITES.index("NAA")]))
+    assert FIDA_ACQ.ppm_axis()[np.argmax(spec)] == pytest.approx(NAA_PPM, abs=0.01)
+
+
+def _ratio_sd(r, name: str, ref: str = "Cr") -> float:
+    """Return the CRLB of amplitude(name) / amplitude(ref), by first-order propagation."""
+    i, j = r.names.index(name), r.names.index(ref)
+    c = r.amplitude_covariance
+    a, b = r.amplitudes[name], r.amplitudes[ref]
+    return abs(a / b) * np.sqrt(c[i, i] / a**2 + c[j, j] / b**2 - 2 * c[i, j] / (a * b))
+
+
+def test_fida_spectra_give_gaba_within_crlb_with_physics_basis(fida):
+    """FID-A spectra (other simulator) fitted with gabaapp's basis: GABA/Cr within its CRLB.
+
+    Ratios to Cr remove the overall scale of each simulator (FID-A sums an 8-step phase
+    cycle); the paper's sequence with instantaneous refocusing matches how this FID-A basis
+    was simulated (SOURCE.md).
+    """
+    ours = simulate(METABOLITES, MegaPressSequence.preset("paper", ideal_refocusing=True))
+    ours = resample_basis(ours, FIDA_ACQ)  # once, instead of inside every fit
+    rng = np.random.default_rng(2024)
+    t = FIDA_ACQ.time_axis()
+    errors, crlbs = [], []
+    for _ in range(6):
+        conc = rng.uniform([5, 1.0, 2, 6, 8], [10, 3.0, 6, 12, 14])
+        lw_hz, shift_hz, phase = rng.uniform(3, 6), rng.uniform(-3, 3), rng.uniform(-0.3, 0.3)
+        decay = np.exp((2j * np.pi * shift_hz - np.pi * lw_hz) * t + 1j * phase)
+        noise = [3.0 * (rng.normal(size=t.size) + 1j * rng.normal(size=t.size)) for _ in "ab"]
+        off = (conc @ fida.off) * decay + noise[0]
+        on = (conc @ fida.on) * decay + noise[1]
+        r = fit_megapress(off, on - off, FIDA_ACQ, ours, LcmConfig())
+        assert r.converged, r.flags
+        truth = conc[METABOLITES.index("GABA")] / conc[METABOLITES.index("Cr")]
+        errors.append(abs(r.ratio("GABA") - truth))
+        crlbs.append(_ratio_sd(r, "GABA"))
+        assert r.ratio("NAA") == pytest.approx(conc[4] / conc[0], rel=0.05)
+    assert np.mean(errors) <= np.mean(crlbs), (errors, crlbs)
+
+
+# ----- real PRESS data -------------------------------------------------------------------------
+
+REAL = {
+    "siemens_rda": ["rda", "suspect_siemens_press/SVS_30.rda"],
+    "philips_sdat": [
+        "philips",
+        "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.sdat",
+        "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.spar",
+    ],
+}
+# Published in vivo ranges (Govindaraju, Young & Maudsley, NMR Biomed 13:129, 2000, Table 1):
+# NAA 7.9-16.6, NAAG 0.6-2.7, Cr 5.1-10.6, PCr 3.2-5.5, Glu 6.0-12.5, Gln 3.0-5.8 mM. Extreme
+# combinations give tNAA/tCr 0.5-2.3 and Glx/tCr 0.6-2.2; typical values sit near 1.1-1.5.
+TNAA_TCR = (0.9, 1.9)
+GLX_TCR = (0.6, 2.2)
+
+
+@pytest.fixture(scope="module")
+def real_fits(shared_data, tmp_path_factory):
+    from gabaapp.io.nifti_mrs import load_nifti_mrs
+
+    out = tmp_path_factory.mktemp("lcm_real")
+    spec2nii = Path(sys.executable).with_name("spec2nii")
+    fits = {}
+    for name, (fmt, *files) in REAL.items():
+        cmd = [
+            str(spec2nii),
+            fmt,
+            "-o",
+            str(out),
+            "-f",
+            name,
+            *(str(shared_data / f) for f in files),
+        ]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        fids = load_nifti_mrs(out / f"{name}.nii.gz")
+        acq = fids.acquisition
+        fid = fids.data.reshape(-1, acq.n_points).mean(axis=0)
+        seq = MegaPressSequence.for_te(
+            acq.te_s * 1e3,
+            editing=False,
+            f0_mhz=acq.f0_mhz,
+            spectral_width_hz=acq.spectral_width_hz,
+            n_points=acq.n_points,
+        )
+        basis = simulate(available_metabolites(), seq)
+        fits[name] = fit_spectrum(fid, acq, basis, basis.names, LcmConfig(include_mm=True))
+    return fits
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_press_fit(real_fits, name):
+    r = real_fits[name]
+    a = r.amplitudes
+    tcr = a["Cr"] + a["PCr"]
+    tnaa = (a["NAA"] + a["NAAG"]) / tcr
+    glx = (a["Glu"] + a["Gln"]) / tcr
+    assert r.converged, r.flags
+    assert TNAA_TCR[0] < tnaa < TNAA_TCR[1]
+    assert GLX_TCR[0] < glx < GLX_TCR[1]
+    # in vivo 3 T linewidths: a few Hz of extra broadening, not the bounds
+    assert 2.0 < r.lorentz_hz + r.gauss_hz < 15.0
+    assert r.crlb_percent["NAA"] < 10.0
+    # residual close to noise: measured 1.9 (Siemens) and 2.6 (Philips) x the noise SD
+    # (in vivo misfit at very high SNR; the fit flags it above 1.5)
+    assert r.residual_to_noise["single"] < 3.0
