@@ -147,7 +147,7 @@ def stack_edit(off: FIDs, on: FIDs) -> tuple[FIDs, list[str]]:
                 f"edit-OFF has {a.shape[ax]} and edit-ON {b.shape[ax]} transients; the "
                 f"{abs(a.shape[ax] - b.shape[ax])} unpaired trailing one(s) were dropped"
             )
-            logger.warning(notes[-1])
+            logger.info(notes[-1])
         a = np.take(a, np.arange(n), axis=ax)
         b = np.take(b, np.arange(n), axis=ax)
     if a.shape != b.shape:
@@ -188,7 +188,7 @@ def _run(metab: FIDs, water: FIDs | None, opt: PreprocConfig, edited: bool) -> P
     qc: dict[str, float] = {}
 
     def note(text: str) -> None:
-        logger.warning(text)
+        logger.info(text)  # recorded in the QC sidecar and report
         notes.append(text)
 
     data = _standard_layout(metab, edited)  # [coil, dyn, edit, time]

@@ -55,44 +55,52 @@ def assert_one_line_error(err: str) -> None:
     assert "Traceback" not in err
 
 
+def concentration_tables(out_dir: Path) -> list[str]:
+    return sorted(p.name for p in out_dir.glob("sub-*/mrs/*_concentrations.tsv"))
+
+
 def test_participant_then_group(capsys, bids, tmp_path):
     before = snapshot(bids)
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, bids, out_dir, "participant")
+    code, out, err = run(capsys, bids, out_dir, "participant", "--model", "lcm")
     assert code == 0, err
-    assert "sub-03" in out and "OFF,ON" in out and "ON,OFF" in out
+    assert all(f"sub-0{i}.html" in out for i in (1, 2, 3))
     desc = json.loads((out_dir / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "gabaapp"
-    summaries = sorted(out_dir.glob("sub-*/mrs/*_desc-summary_svs.json"))
-    assert [p.name for p in summaries] == [
-        f"sub-0{i}_acq-megapress_desc-summary_svs.json" for i in (1, 2, 3)
+    assert concentration_tables(out_dir) == [
+        f"sub-0{i}_acq-megapress_desc-lcm_concentrations.tsv" for i in (1, 2, 3)
     ]
-    s = json.loads(summaries[0].read_text())
-    assert (s["coils"], s["transients"], s["water_ref"]) == (
-        2,
-        4,
-        "sub-01_acq-megapress_mrsref.nii.gz",
-    )
+    # the ["OFF","ON"] file of sub-03 and the ["ON","OFF"] files give the same kind of result
+    preproc = sorted(out_dir.glob("sub-*/mrs/*_desc-preproc_svs.nii.gz"))
+    assert len(preproc) == 3
     code, out, err = run(capsys, bids, out_dir, "group")
     assert code == 0, err
-    lines = (out_dir / "group_inputs.tsv").read_text().splitlines()
+    lines = (out_dir / "group_concentrations.tsv").read_text().splitlines()
     assert len(lines) == 4 and lines[0].startswith("participant_id\tsession_id")
-    assert (out_dir / "group_inputs.json").is_file()
+    assert (out_dir / "group.html").is_file() and "group.html" in out
     assert snapshot(bids) == before  # nothing written in bids_dir
 
 
 def test_participant_label_with_prefix_and_filter_file(capsys, bids, tmp_path):
-    code, out, _ = run(capsys, bids, tmp_path / "o", "participant", "--participant-label", "sub-02")
-    assert code == 0 and "sub-02" in out and "sub-01" not in out
+    args = ("participant", "--model", "lcm")
+    code, out, _ = run(capsys, bids, tmp_path / "o", *args, "--participant-label", "sub-02")
+    assert code == 0 and "sub-02.html" in out and "sub-01" not in out
     flt = tmp_path / "f.json"
     flt.write_text(json.dumps({"svs": {"subject": "03"}}))
-    code, out, _ = run(capsys, bids, tmp_path / "o2", "participant", "--bids-filter-file", flt)
-    assert code == 0 and "sub-03" in out and "sub-01" not in out
+    code, out, _ = run(capsys, bids, tmp_path / "o2", *args, "--bids-filter-file", flt)
+    assert code == 0 and "sub-03.html" in out and "sub-01" not in out
 
 
 def test_output_under_bids_derivatives_is_allowed(capsys, bids):
     code, _, err = run(
-        capsys, bids, bids / "derivatives" / "gabaapp", "participant", "--participant-label", "01"
+        capsys,
+        bids,
+        bids / "derivatives" / "gabaapp",
+        "participant",
+        "--participant-label",
+        "01",
+        "--model",
+        "lcm",
     )
     assert code == 0, err
     assert (bids / "derivatives" / "gabaapp" / "dataset_description.json").is_file()
@@ -190,25 +198,32 @@ def _break(bids: Path, sub: str, how: str) -> None:
 def test_bad_file_is_reported_and_others_still_run(capsys, bids, tmp_path, how, message):
     _break(bids, "02", how)
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, bids, out_dir, "participant")
+    code, out, err = run(capsys, bids, out_dir, "participant", "--model", "lcm")
     assert code == 65
     assert_one_line_error(err)
-    assert "sub-02_acq-megapress_svs.nii.gz" in err
+    assert "sub-02_acq-megapress" in err
     import re
 
     assert re.search(message, err)
-    assert sorted(p.name for p in out_dir.glob("sub-*/mrs/*.json")) == [
-        "sub-01_acq-megapress_desc-summary_svs.json",
-        "sub-03_acq-megapress_desc-summary_svs.json",
+    assert concentration_tables(out_dir) == [
+        "sub-01_acq-megapress_desc-lcm_concentrations.tsv",
+        "sub-03_acq-megapress_desc-lcm_concentrations.tsv",
     ]
     assert "FAILED" in out
+    # the failure is recorded for the reports and the group level
+    (record,) = (out_dir / "logs" / "errors").glob("*.json")
+    assert "sub-02" in record.name
 
 
-def test_all_files_failing_writes_nothing(capsys, bids, tmp_path):
+def test_all_files_failing_write_no_results(capsys, bids, tmp_path):
     _break(bids, "02", "truncated")
-    code, _, err = run(capsys, bids, tmp_path / "out", "participant", "--participant-label", "02")
+    out_dir = tmp_path / "out"
+    args = ("participant", "--participant-label", "02", "--model", "lcm")
+    code, _, err = run(capsys, bids, out_dir, *args)
     assert code == 65 and "truncated" in err
-    assert not (tmp_path / "out").exists()
+    assert_one_line_error(err)
+    assert concentration_tables(out_dir) == []
+    assert not list(out_dir.glob("sub-*/mrs/*.nii.gz"))
 
 
 def test_group_without_participant_outputs(capsys, bids, tmp_path):
@@ -242,8 +257,8 @@ def test_real_non_edited_data_at_participant_level(capsys, shared_data, tmp_path
     )
     for extra in mrs.glob("*.json"):  # spec2nii may write a JSON sidecar copy; keep BIDS clean
         extra.unlink()
-    code, _, err = run(capsys, root, tmp_path / "out", "participant")
+    code, _, err = run(capsys, root, tmp_path / "out", "participant", "--model", "lcm")
     assert code == 65
     assert_one_line_error(err)
     assert "not an edited (MEGA) acquisition" in err
-    assert not (tmp_path / "out").exists()
+    assert concentration_tables(tmp_path / "out") == []
