@@ -6,6 +6,12 @@ when present: spectra per second of `SpectrumGenerator.batch` for the presets "n
 `network_input`, and the peak resident memory added by one batch of 1024 (measured in a fresh
 child process: VmHWM after the batch minus VmRSS before it).
 
+Side by side, in the same process and interleaved batch by batch (so both see the same load),
+the `reference`: the generator, line and grid-function code as first committed (git commit
+REFERENCE_COMMIT, read with `git show`, nothing copied into the repository), on the same basis
+and settings. Wall time and process CPU time are both recorded: on a shared machine CPU
+seconds (spectra per core-second) are the steadier figure.
+
 Basis: the bundled default basis when built, else the FID-A MEGA-PRESS basis in
 ../shared/data (read in place), else a singlet basis; the JSON names which and its sampling.
 
@@ -29,6 +35,41 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "simulate_throughput.json"
 FIDA = REPO.parent / "shared" / "data" / "mrsnet_fida_megapress_basis"
+# The commit holding the first (whole-batch) generator and grid function: the reference.
+REFERENCE_COMMIT = "4d46a20"
+
+
+def load_reference():
+    """Return the SpectrumGenerator class of REFERENCE_COMMIT (its own lines and grid function),
+    or None when git or that commit is unavailable."""
+    import types
+
+    def source(path: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{REFERENCE_COMMIT}:{path}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    try:
+        texts = {
+            "features": source("gabaapp/preproc/features.py"),
+            "lines": source("gabaapp/simulate/lines.py"),
+            "generator": source("gabaapp/simulate/generator.py"),
+        }
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    texts["generator"] = (
+        texts["generator"]
+        .replace("from gabaapp.preproc.features import", "from _reference_features import")
+        .replace("from gabaapp.simulate.lines import", "from _reference_lines import")
+    )
+    for name in ("features", "lines", "generator"):
+        mod = types.ModuleType(f"_reference_{name}")
+        sys.modules[mod.__name__] = mod
+        exec(compile(texts[name], f"{REFERENCE_COMMIT}:{name}.py", "exec"), mod.__dict__)
+    return sys.modules["_reference_generator"].SpectrumGenerator
 
 
 def load_basis():
@@ -72,45 +113,62 @@ def configs():
     }
 
 
-def time_batches(gen, n: int, repeats: int, with_clean: bool, device) -> dict:
+def _timed(fn, device) -> tuple[float, float]:
+    """Return (wall s, process CPU s) of fn()."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _summary(n: int, walls: list, cpus: list) -> dict:
+    return {
+        "best_s": min(walls),
+        "median_s": float(np.median(walls)),
+        "spectra_per_s_best": n / min(walls),
+        "spectra_per_s_median": n / float(np.median(walls)),
+        # CPU seconds of this process (all threads) per batch: less sensitive than wall time to
+        # other jobs on a shared machine; n / cpu_s = spectra per dedicated core-second.
+        "cpu_s_median": float(np.median(cpus)),
+        "spectra_per_core_s": n / float(np.median(cpus)),
+    }
+
+
+def time_batches(gen, ref, n: int, repeats: int, with_clean: bool, device) -> dict:
+    """Time gen.batch (and ref.batch, interleaved, when ref is not None)."""
     from gabaapp.preproc.features import network_input
 
     g = torch.Generator(device=device).manual_seed(0)
+    g_ref = torch.Generator(device=device).manual_seed(0)
     gen.batch(n, g, with_clean=with_clean)  # warm-up (plans, caches)
-    totals, synth, cpu = [], [], []
+    if ref is not None:
+        ref.batch(n, g_ref, with_clean=with_clean)
+    new_w, new_c, ref_w, ref_c, synth = [], [], [], [], []
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0, c0 = time.perf_counter(), time.process_time()
-        gen.batch(n, g, with_clean=with_clean)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        totals.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        t0 = time.perf_counter()
+        w, c = _timed(lambda: gen.batch(n, g, with_clean=with_clean), device)
+        new_w.append(w)
+        new_c.append(c)
+        if ref is not None:
+            w, c = _timed(lambda: ref.batch(n, g_ref, with_clean=with_clean), device)
+            ref_w.append(w)
+            ref_c.append(c)
         conc = gen.sample_concentrations(n, g)
-        fids = gen.synthesise(conc, gen.sample_parameters(n, g), g)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        synth.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    network_input(fids["off"], fids["on"], gen.acquisition, align=True)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    ni = time.perf_counter() - t0
-    best = min(totals)
-    return {
-        "best_s": best,
-        "median_s": float(np.median(totals)),
-        "spectra_per_s_best": n / best,
-        "spectra_per_s_median": n / float(np.median(totals)),
-        # CPU seconds of this process (all threads) per batch: less sensitive than wall time to
-        # other jobs on a shared machine; n / cpu_s = spectra per dedicated core-second.
-        "cpu_s_median": float(np.median(cpu)),
-        "spectra_per_core_s": n / float(np.median(cpu)),
-        "synthesis_best_s": min(synth),
-        "network_input_one_call_s": ni,
-    }
+        params = gen.sample_parameters(n, g)
+        w, _ = _timed(lambda c=conc, p=params: gen.synthesise(c, p, g), device)
+        synth.append(w)
+    fids = gen.synthesise(conc, params, g)
+    ni, _ = _timed(lambda: network_input(fids["off"], fids["on"], gen.acquisition), device)
+    out = _summary(n, new_w, new_c)
+    out["synthesis_whole_batch_best_s"] = min(synth)
+    out["network_input_one_call_s"] = ni
+    if ref is not None:
+        out["reference"] = _summary(n, ref_w, ref_c)
+        out["speedup_wall_median"] = float(np.median(ref_w) / np.median(new_w))
+        out["speedup_cpu_median"] = float(np.median(ref_c) / np.median(new_c))
+    return out
 
 
 def _vm(key: str) -> int:
@@ -160,20 +218,35 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runs": {},
     }
+    reference_cls = load_reference()
+    results["reference"] = (
+        f"git {REFERENCE_COMMIT} (whole-batch generator)" if reference_cls else "unavailable"
+    )
+    with open("/proc/loadavg") as f:
+        results["load_average_before"] = f.read().split()[:3]
     for device in devices:
         for name, cfg in configs().items():
             gen = SpectrumGenerator(basis, cfg, device=device)
+            ref = reference_cls(basis, cfg, device=device) if reference_cls else None
             for with_clean in (True, False):
                 key = f"{device.type}/{name}/{'with' if with_clean else 'without'}_clean"
-                r = time_batches(gen, args.batch, args.repeats, with_clean, device)
+                r = time_batches(gen, ref, args.batch, args.repeats, with_clean, device)
                 results["runs"][key] = r
-                print(
-                    f"{key:36s} {r['spectra_per_s_best']:9.0f} spectra/s (best), "
-                    f"{r['spectra_per_s_median']:9.0f} (median), "
-                    f"{r['spectra_per_core_s']:6.0f} per core-s; synthesis "
-                    f"{r['synthesis_best_s'] * 1e3:.0f} ms, network_input "
-                    f"{r['network_input_one_call_s'] * 1e3:.0f} ms per call"
+                line = (
+                    f"{key:36s} {r['spectra_per_s_best']:7.0f} spectra/s (best), "
+                    f"{r['spectra_per_s_median']:7.0f} (median), "
+                    f"{r['spectra_per_core_s']:6.0f} per core-s"
                 )
+                if ref is not None:
+                    rr = r["reference"]
+                    line += (
+                        f" | reference {rr['spectra_per_s_median']:6.0f} (median), "
+                        f"{rr['spectra_per_core_s']:5.0f} per core-s | speed-up wall "
+                        f"{r['speedup_wall_median']:.1f}x, CPU {r['speedup_cpu_median']:.1f}x"
+                    )
+                print(line, flush=True)
+    with open("/proc/loadavg") as f:
+        results["load_average_after"] = f.read().split()[:3]
     for name in ("paper", "default"):
         child = subprocess.run(
             [sys.executable, __file__, "--memory-child", name, "--batch", str(args.batch)],

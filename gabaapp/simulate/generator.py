@@ -23,16 +23,23 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
 from gabaapp.config import SynthesisConfig
-from gabaapp.constants import GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
+from gabaapp.constants import GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError, UsageError
 from gabaapp.preproc.features import network_input
-from gabaapp.simulate.lines import line_fids, truncation_points, voigt_envelope
+from gabaapp.simulate.lines import (
+    exp_linear,
+    line_fids,
+    polar,
+    truncation_points,
+    voigt_envelope,
+)
 from gabaapp.simulate.nuisance import (
     BASELINE_FWHM_HZ,
     MM_COEDITED_FWHM_HZ,
@@ -59,6 +66,8 @@ WATER_ONOFF_RATIO = (0.7, 1.3)
 WATER_LORENTZ_HZ = (4.0, 12.0)
 # Number of pre-broadened basis copies for per-metabolite linewidths.
 N_EXTRA_LEVELS = 5
+# Spectra per slice of a CPU batch: its FIDs and transforms (~10 MB) stay in the cache.
+CPU_CHUNK = 64
 
 
 @dataclass
@@ -391,7 +400,7 @@ class SpectrumGenerator:
         fids = {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
         del off, on, clean_off, clean_on
         for acq in ("off", "on"):
-            fids[acq] += self._noise(fids[acq], params[f"noise_{acq}"], generator)
+            fids[acq].add_(self._noise(fids[acq], params[f"noise_{acq}"], generator))
         return fids
 
     def _decay_rotation(
@@ -408,22 +417,9 @@ class SpectrumGenerator:
         exp(c t_hi) exp(c t_lo), so with T = blocks x block it costs one complex product per
         point instead of a cos, sin and exp each.
         """
-        n, t_total = lorentz_hz.shape[0], self.t_s.shape[0]
-        rate = torch.complex(-math.pi * lorentz_hz, 2.0 * math.pi * shift_hz).unsqueeze(-1)
-        block = self._block
-        t_lo = self.t_s[:block]
-        t_hi = self.t_s[: t_total // block * block : block]
-        lo = torch.exp(rate * t_lo) * torch.polar(torch.ones_like(phase_rad), phase_rad).unsqueeze(
-            -1
-        )
-        hi = torch.exp(rate * t_hi)
-        out = (hi.unsqueeze(-1) * lo.unsqueeze(1)).reshape(n, -1)
-        if out.shape[-1] < t_total:  # a remainder when T is not a multiple of the block
-            tail = self.t_s[out.shape[-1] :]
-            extra = torch.exp(rate * tail) * torch.polar(
-                torch.ones_like(phase_rad), phase_rad
-            ).unsqueeze(-1)
-            out = torch.cat([out, extra], dim=-1)
+        rate = torch.complex(-math.pi * lorentz_hz, 2.0 * math.pi * shift_hz)
+        phase = torch.complex(torch.zeros_like(phase_rad), phase_rad)
+        out = exp_linear(rate, phase, self.t_s, self._block)
         if gauss_env is not None:
             out *= gauss_env
         return out
@@ -432,7 +428,7 @@ class SpectrumGenerator:
         """Return exp(i phi1 (ppm - pivot)) [n, T] in FFT order (multiplies fft(fid))."""
         pivot = self.config.augmentation.phase1_pivot_ppm
         phi = torch.deg2rad(deg_per_ppm).unsqueeze(-1) * (self._ppm_fft_order - pivot)
-        return torch.polar(torch.ones_like(phi), phi)
+        return polar(torch.ones_like(phi), phi)
 
     def _device_generator(self, generator: torch.Generator) -> torch.Generator:
         """Return `generator` if it lives on our device, else one on our device seeded from it."""
@@ -445,32 +441,96 @@ class SpectrumGenerator:
 
     def _noise(self, fid: torch.Tensor, sigma_rel: torch.Tensor, generator: torch.Generator):
         """Return complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid| (paper)."""
-        sigma = sigma_rel * torch.view_as_real(fid).square().sum(dim=-1).amax(dim=-1).sqrt()
+        parts = torch.view_as_real(fid)
+        re, im = parts[..., 0], parts[..., 1]
+        sigma = sigma_rel * torch.addcmul(re * re, im, im).amax(dim=-1).sqrt()
         g = self._device_generator(generator)
-        z = torch.randn(fid.shape, generator=g, device=self.device, dtype=torch.complex64)
-        # torch's complex randn has variance 1/2 per component; the paper uses s per component.
-        return z * (math.sqrt(2.0) * sigma).unsqueeze(-1)
+        z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
+        # Real and imaginary parts each N(0, 1), then scaled to s per component (paper).
+        torch.view_as_real(z).normal_(generator=g)
+        return z.mul_(sigma.unsqueeze(-1))
 
     def batch(self, n: int, generator: torch.Generator, *, with_clean: bool = True) -> SynthBatch:
         """Return n synthetic spectra: network input, clean copy, concentrations, parameters.
 
-        `with_clean=False` skips the clean copy (about 40 % of the time; models without a
-        reconstruction head do not need it): `clean` is then an empty [n, 4, 0] tensor.
+        `with_clean=False` skips the clean copy (models without a reconstruction head do not
+        need it): `clean` is then an empty [n, 4, 0] tensor. The clean copy is aligned with the
+        B0 shift measured on the noisy spectrum (`meta["align_shift_hz"]`), so input and target
+        sit on the same frequency axis.
+
+        On CPU the batch is made in slices of CPU_CHUNK spectra, each synthesised and
+        transformed while its temporaries fit in the cache, spread over torch's CPU threads
+        (one slice per thread, single-threaded torch inside): this is several times faster than
+        whole-batch tensor operations, which are memory-bound. Each slice draws its noise and
+        baseline from its own torch.Generator seeded from `generator`, so the result depends
+        only on `generator`'s state, not on the thread count or scheduling.
         """
         if n < 1:
             raise UsageError(f"batch size must be >= 1, got {n}")
         conc = self.sample_concentrations(n, generator)
         params = self.sample_parameters(n, generator)
-        fids = self.synthesise(conc, params, generator)
         acq, align = self.acquisition, self.config.align
-        same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
-        x = network_input(fids.pop("off"), fids.pop("on"), acq, align=align)  # frees them early
-        if not with_clean:
-            clean = x.new_empty((n, x.shape[1], 0))
-        elif same:
-            clean = x.clone()
-        else:
-            clean = network_input(fids.pop("clean_off"), fids.pop("clean_on"), acq, align=align)
-        del fids
+        dev = self.device
+        chunk = CPU_CHUNK if dev.type == "cpu" else n
+        starts = list(range(0, n, chunk))
+        seeds = torch.randint(
+            0, 2**62, (len(starts),), generator=generator, device=generator.device
+        ).tolist()
+        x = torch.empty((n, 4, GRID_POINTS), dtype=torch.float32, device=dev)
+        clean = torch.empty(
+            (n, 4, GRID_POINTS if with_clean else 0), dtype=torch.float32, device=dev
+        )
+        shift = torch.zeros((n,), dtype=torch.float32, device=dev)
+
+        def work(i: int) -> None:
+            sl = slice(starts[i], min(n, starts[i] + chunk))
+            g = torch.Generator(device=dev)
+            g.manual_seed(seeds[i])
+            fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
+            same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
+            x[sl], shift[sl] = network_input(
+                fids.pop("off"), fids.pop("on"), acq, align=align, return_shift_hz=True
+            )
+            if with_clean and same:  # no augmentation: the clean copy is the input itself
+                clean[sl] = x[sl]
+            elif with_clean:
+                # Reuse the noisy spectrum's shift: no second search, same frequency axis.
+                clean[sl] = network_input(
+                    fids.pop("clean_off"),
+                    fids.pop("clean_on"),
+                    acq,
+                    align=False,
+                    shift_hz=shift[sl] if align else None,
+                )
+
+        _run_slices(work, len(starts), dev)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
+        if params:
+            meta["align_shift_hz"] = shift
         return SynthBatch(x=x, clean=clean, y=conc, meta=meta)
+
+
+def _run_slices(work, n_slices: int, device: torch.device) -> None:
+    """Call work(i) for i < n_slices: on CPU in worker threads, as many as torch's thread
+    setting, each running torch single-threaded (which avoids OpenMP start-up and barrier
+    costs on small slices) and flushing subnormal floats to zero (FID tails underflow, and
+    subnormal arithmetic is ~40x slower on x86; only values below 1e-38 change). Elsewhere in
+    order. torch's thread setting is restored afterwards; the calling thread's floating-point
+    mode is untouched (it is per thread)."""
+    if device.type != "cpu":
+        for i in range(n_slices):
+            work(i)
+        return
+    threads = torch.get_num_threads()
+
+    def in_worker(i: int) -> None:
+        torch.set_num_threads(1)
+        torch.set_flush_denormal(True)
+        work(i)
+
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(threads, n_slices))) as pool:
+            list(pool.map(in_worker, range(n_slices)))
+    finally:
+        torch.set_num_threads(threads)

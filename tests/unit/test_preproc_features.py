@@ -134,3 +134,28 @@ def test_bad_input_raises_data_error():
     narrow = Acquisition(f0_mhz=297.22, dwell_s=1 / 1000, n_points=1024)
     with pytest.raises(DataError, match="spectral width"):
         network_input(np.ones((1, 1024), complex), np.ones((1, 1024), complex), narrow)
+
+
+def test_given_shift_is_applied_instead_of_measured():
+    # A shift passed in (e.g. the noisy spectrum's, reused for its clean copy) gives exactly
+    # what alignment with that measured shift gives; zero shift equals no alignment.
+    off = np.stack(
+        [singlet(ACQ_3T, NAA_PPM + d) + 0.4 * singlet(ACQ_3T, CR_PPM + d) for d in (0.03, -0.05)]
+    )
+    on = 0.5 * off
+    x, shift = network_input(off, on, ACQ_3T, return_shift_hz=True)
+    x_given, s_given = network_input(off, on, ACQ_3T, shift_hz=shift, return_shift_hz=True)
+    np.testing.assert_allclose(x_given, x, atol=1e-6)
+    np.testing.assert_allclose(s_given, shift)
+    np.testing.assert_allclose(
+        network_input(off, on, ACQ_3T, shift_hz=np.zeros(2)),
+        network_input(off, on, ACQ_3T, align=False),
+        atol=1e-6,
+    )
+    # A known shift moves the NAA peak of an unaligned singlet onto 2.01 ppm.
+    hz = 0.05 * ACQ_3T.f0_mhz
+    moved = network_input(off[1:], on[1:], ACQ_3T, shift_hz=np.array([hz]))
+    peak_ppm = grid_ppm()[np.argmax(np.hypot(moved[0, 0], moved[0, 1]))]
+    assert peak_ppm == pytest.approx(NAA_PPM, abs=2 * (grid_ppm()[1] - grid_ppm()[0]))
+    with pytest.raises(DataError, match="shift_hz"):
+        network_input(off, on, ACQ_3T, shift_hz=np.zeros(3))

@@ -416,3 +416,61 @@ def test_separable_decay_rotation_equals_the_direct_formula(n_points):
         + (-np.pi * lor.numpy()[:, None] + 2j * np.pi * shift.numpy()[:, None]) * t
     )
     np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_batch_slices_land_in_their_rows(monkeypatch):
+    # A batch made in uneven slices (CPU_CHUNK=4, n=10) equals the whole-batch synthesis from
+    # the same concentrations and parameters, row by row (deterministic augmentations only).
+    monkeypatch.setattr(generator_module, "CPU_CHUNK", 4)
+    cfg = only(
+        shift_hz=(-8.0, 8.0), phase0_deg=(-30.0, 30.0), lorentz_hz=(2.0, 8.0), gauss_hz=(0.0, 5.0)
+    )
+    cfg = replace(cfg, augmentation=replace(cfg.augmentation, linewidth_mode="spectrum"))
+    gen = SpectrumGenerator(singlet_basis(), cfg)
+    batch = gen.batch(10, torch.Generator().manual_seed(5))
+    params = {k: v for k, v in batch.meta.items() if k != "align_shift_hz"}
+    fids = gen.synthesise(batch.y, params, torch.Generator())
+    expected = features.network_input(fids["off"], fids["on"], ACQ, align=False)
+    torch.testing.assert_close(batch.x, expected, atol=2e-5, rtol=0)
+    torch.testing.assert_close(batch.clean, expected, atol=2e-5, rtol=0)  # no noise/nuisance
+
+
+def test_batch_does_not_depend_on_the_thread_count():
+    gen = SpectrumGenerator(singlet_basis(), SynthesisConfig(sampler="uniform"))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = gen.batch(130, torch.Generator().manual_seed(2))
+        torch.set_num_threads(2)
+        two = gen.batch(130, torch.Generator().manual_seed(2))
+        assert torch.get_num_threads() == 2  # restored after the batch
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one.x, two.x) and torch.equal(one.clean, two.clean)
+
+
+def test_clean_copy_is_aligned_with_the_noisy_spectrum_shift():
+    # Shifted, noisy spectra: the clean copy reuses the shift measured on the noisy OFF, so the
+    # NAA peak of input and target sit on the same grid point (2.01 ppm).
+    cfg = replace(
+        only(shift_hz=(-6.0, 6.0), lorentz_hz=(4.0, 4.0), noise=(0.003, 0.003)), align=True
+    )
+    gen = SpectrumGenerator(singlet_basis(), cfg)
+    batch = gen.batch(6, torch.Generator().manual_seed(4))
+    shift = batch.meta["align_shift_hz"]
+    # The measured alignment undoes the synthetic shift to within the noise (Hz).
+    torch.testing.assert_close(shift, -batch.meta["shift_hz"], atol=0.5, rtol=0)
+    grid = torch.as_tensor(features.grid_ppm(), dtype=torch.float32)
+    naa = (grid > 1.9) & (grid < 2.1)
+
+    def peak_ppm(spectra):
+        mag = torch.hypot(spectra[:, 0], spectra[:, 1])[:, naa]
+        return grid[naa][mag.argmax(dim=1)]
+
+    # The clean copy is moved by the measured shift (to two grid steps: grid rounding and the
+    # tail of the 1.89 ppm line)...
+    expected = 2.01 + (batch.meta["shift_hz"] + shift) / F0_MHZ
+    torch.testing.assert_close(peak_ppm(batch.clean), expected, atol=0.0035, rtol=0)
+    # ...and input and target peaks coincide with each other and with 2.01 ppm within noise.
+    torch.testing.assert_close(peak_ppm(batch.x), peak_ppm(batch.clean), atol=0.0035, rtol=0)
+    torch.testing.assert_close(peak_ppm(batch.x), torch.full((6,), 2.01), atol=0.006, rtol=0)
