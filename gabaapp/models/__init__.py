@@ -1,0 +1,1 @@
+"""Quantifier networks (YAE, CNN, FCNN), model cards and inference (torch)."""

@@ -1,0 +1,1 @@
+"""Training (loop, metrics, model selection with optuna, sources of simulated spectra)."""
