@@ -25,7 +25,7 @@ import math
 import pickle
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -315,7 +315,68 @@ def quantify_scan(
     overrides the bundled weights of a network."""
     if model == "lcm":
         return quantify_lcm(pre)
-    return quantify_network(network_grid(pre), model, model_dir=model_dir, device=device)
+    q = quantify_network(network_grid(pre), model, model_dir=model_dir, device=device)
+    folder = str(model_dir or bundled_model_dir(model))
+    card = _load_model(folder, device)[1]  # cached: the card quantify_network just used
+    warnings = valid_for_warnings(pre.acquisition, pre.header_extension, card.get("valid_for"))
+    if warnings:
+        log.warning("%s: %s", model, "; ".join(warnings))
+        q = replace(q, info={**q.info, OUT_OF_DOMAIN_KEY: warnings})
+    return q
+
+
+# ----------------------------------------------------------------------------- model domain
+# How far a scan may sit from the nearest value a model was trained for before it is flagged.
+# f0: 0.5 MHz covers vendors' rounding (123.2 vs 123.23) and is far below the 4.5 MHz gap
+# between 2.89 T and 3 T; TE: 2 ms changes J-evolution of the GABA triplet only marginally;
+# edit pulses: 0.1 ppm = 12 Hz at 3 T, well inside a 14-20 ms pulse's ~60-90 Hz bandwidth.
+VALID_FOR_TOLERANCE = {"f0_mhz": 0.5, "te_ms": 2.0, "edit_on_ppm": 0.1, "edit_off_ppm": 0.1}
+OUT_OF_DOMAIN_FLAG = "out_of_domain"
+OUT_OF_DOMAIN_KEY = "OutOfDomain"
+
+
+def valid_for_warnings(
+    acquisition: Acquisition, header: Mapping | None, valid_for: Mapping | None
+) -> list[str]:
+    """Return one warning string per scan parameter (f0, TE, edit-ON/OFF pulse offsets) that
+    lies farther than VALID_FOR_TOLERANCE from every value of the model card's `valid_for`;
+    [] when all known parameters are inside. Parameters the scan does not state (TE None, no
+    EditPulse in the NIfTI-MRS header) or the card does not list are not judged."""
+    if not valid_for:
+        return []
+    from gabaapp.io.editing import pulse_offsets_ppm, unwrap_value
+
+    scan: dict[str, float] = {"f0_mhz": float(acquisition.f0_mhz)}
+    if acquisition.te_s is not None:
+        scan["te_ms"] = float(acquisition.te_s) * 1e3
+    pulses = unwrap_value((header or {}).get("EditPulse"))
+    if isinstance(pulses, Mapping):
+        for cond, key in (("ON", "edit_on_ppm"), ("OFF", "edit_off_ppm")):
+            entry = pulses.get(cond)
+            offsets = (
+                pulse_offsets_ppm(entry, acquisition.f0_mhz) if isinstance(entry, Mapping) else []
+            )
+            if len(offsets) == 1:  # several pulses per condition: HERMES-like, refused earlier
+                scan[key] = offsets[0]
+    units = {"f0_mhz": "MHz", "te_ms": "ms", "edit_on_ppm": "ppm", "edit_off_ppm": "ppm"}
+    labels = {
+        "f0_mhz": "spectrometer frequency",
+        "te_ms": "echo time",
+        "edit_on_ppm": "edit-ON pulse offset",
+        "edit_off_ppm": "edit-OFF pulse offset",
+    }
+    out = []
+    for key, value in scan.items():
+        allowed = [float(v) for v in valid_for.get(key) or () if v is not None]
+        if not allowed or min(abs(value - v) for v in allowed) <= VALID_FOR_TOLERANCE[key]:
+            continue
+        unit = units[key]
+        out.append(
+            f"{labels[key]} {value:.6g} {unit} is outside what the model was trained for "
+            f"({', '.join(f'{v:g}' for v in allowed)} {unit}, +-{VALID_FOR_TOLERANCE[key]:g}); "
+            "treat its estimates with caution or use a model trained for this sequence"
+        )
+    return out
 
 
 # ----------------------------------------------------------------------------- QC
@@ -504,10 +565,16 @@ def write_scan_outputs(
     outputs.append(nii)
 
     results = []
+    notes = list(pre.notes)
     for q in quantifications:
+        out_of_domain = q.info.get(OUT_OF_DOMAIN_KEY) or []
         rows = tables.concentration_rows(
-            q.concentrations, q.sd, gaba_label=q.gaba_label, scan_flags=flags
+            q.concentrations,
+            q.sd,
+            gaba_label=q.gaba_label,
+            scan_flags=[*flags, OUT_OF_DOMAIN_FLAG] if out_of_domain else flags,
         )
+        notes += [f"{q.model}: {w}" for w in out_of_domain]
         tsv = derivative_path(
             out_dir, entities, desc=q.model, suffix="concentrations", extension=".tsv"
         )
@@ -544,7 +611,7 @@ def write_scan_outputs(
         "outputs": [p.relative_to(out_dir).as_posix() for p in outputs],
         "models": [q.model for q in quantifications],
         "settings": pre.settings,
-        "notes": list(pre.notes),
+        "notes": notes,
     }
     write_json(fragment_path(out_dir, entities), _json_ready(fragment))
     with contextlib.suppress(FileNotFoundError):  # the scan succeeded now

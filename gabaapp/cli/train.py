@@ -1,8 +1,9 @@
-"""`gabaapp train ...`: train a quantifier, run model selection, (later) validate on phantoms.
+"""`gabaapp train ...`: train a quantifier, run model selection, validate on phantoms.
 
     gabaapp train OUT_DIR --model yae|cnn|fcnn [--config train.toml] [--n-train N]
                   [--epochs E] [--device cpu|cuda] [--resume] [--seed S] ...
     gabaapp train select OUT_DIR --space space.toml [--storage URL|FILE] [--n-trials N] ...
+    gabaapp train validate MODEL [MODEL...] PHANTOM_BIDS_DIR [...] [--out OUT]
 
 The TOML config has sections [train] (TrainConfig fields), [model] (preset + architecture
 options), [synthesis] (SynthesisConfig fields, `preset = "paper"` for the paper's generator,
@@ -23,7 +24,7 @@ from typing import Any
 from gabaapp.cli.parser import _Parser
 from gabaapp.cli.run import configure_logging
 from gabaapp.config import TRAIN_MODELS, AugmentationConfig, SynthesisConfig, TrainConfig
-from gabaapp.errors import GabaappError, NoInputError, UsageError
+from gabaapp.errors import NoInputError, UsageError
 
 log = logging.getLogger("gabaapp.cli.train")
 
@@ -285,13 +286,70 @@ def run_select(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_validate_parser() -> argparse.ArgumentParser:
+    """Return the parser of `gabaapp train validate MODEL... BIDS_DIR...`."""
+    p = _Parser(
+        prog="gabaapp train validate",
+        description="Validate quantifiers on phantom BIDS datasets whose participants.tsv holds "
+        "the true concentrations (columns cr gaba gln glu naa, mM): participant-level "
+        "pre-processing, prediction, and the paper's metrics per dataset and pooled.",
+    )
+    p.add_argument(
+        "targets",
+        nargs="+",
+        metavar="MODEL_OR_BIDS_DIR",
+        help="models (a folder with card.json, 'lcm', or a bundled model such as yae-cpu-v1) "
+        "and phantom datasets (a folder with dataset_description.json), in any order",
+    )
+    p.add_argument("--out", type=Path, default=Path("validation"), help="output folder")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument(
+        "--mc-samples",
+        dest="mc_samples",
+        type=int,
+        help="Monte-Carlo dropout passes per scan (default: as the participant level)",
+    )
+    p.add_argument(
+        "--skip-bids-validation", dest="validate_bids", action="store_false", default=True
+    )
+    p.add_argument("--no-plots", dest="plots", action="store_false", default=True)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """`gabaapp train validate MODEL... BIDS_DIR... [--out OUT]`: print the metrics table."""
+    configure_logging(args.verbose)
+    if args.mc_samples is not None and args.mc_samples < 1:
+        raise UsageError(f"--mc-samples must be >= 1, got {args.mc_samples}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from gabaapp.training.validate import format_table, split_targets, validate
+
+    models, datasets = split_targets(args.targets)
+    result = validate(
+        models,
+        datasets,
+        args.out,
+        device=args.device,
+        mc_samples=args.mc_samples,
+        validate_bids=args.validate_bids,
+        plots=args.plots,
+    )
+    print(format_table(result.metrics))  # noqa: T201 - the command's output
+    for f in result.failures:
+        log.error("failed: %s/%s: %s", f["dataset"], f["scan"], f["error"])
+    log.warning("validation tables and figures in %s", args.out)
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run the train subcommand; return the exit code."""
     if argv and argv[0] == "validate":
-        raise GabaappError(
-            "'gabaapp train validate' is not available in this version yet (phantom validation "
-            "lands with a later part of the models issue)"
-        )
+        return run_validate(build_validate_parser().parse_args(argv[1:]))
     if argv and argv[0] == "select":
         return run_select(build_select_parser().parse_args(argv[1:]))
     args = build_train_parser().parse_args(argv)

@@ -86,7 +86,9 @@ def test_bad_options_exit_codes(tmp_path, capsys):
     assert "bogus" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "o"), "--config", str(tmp_path / "none.toml")]) == 66
     assert main(["train", str(tmp_path / "o"), "--model", "mlp"]) == 64
-    assert main(["train", "validate", "x"]) == 1
+    assert (
+        main(["train", "validate", "x"]) == 64
+    )  # neither a model folder nor a BIDS dataset: usage error
     if not torch.cuda.is_available():
         assert main(["train", str(tmp_path / "o"), "--device", "cuda"]) == 64
 
