@@ -241,6 +241,9 @@ class LcmConfig:
     # relative to the data misfit (1: curvature costs as much as misfit; 1e-3 follows humps
     # of >= 0.5 ppm FWHM while staying much smoother than metabolite lines).
     baseline_stiffness: float = 1e-3
+    # Candidate stiffnesses baseline_stiffness * 10**-k, k < steps, chosen per spectrum by
+    # Akaike's criterion (misfit + 2 x effective dimension); 1 keeps baseline_stiffness.
+    baseline_stiffness_steps: int = 4
     # Gaussian macromolecules at 0.9, 1.7 ppm (edit-OFF) and 3.0 ppm (co-edited, DIFF).
     include_mm: bool = False
     max_shift_hz: float = 20.0
@@ -271,6 +274,10 @@ class LcmConfig:
                 raise UsageError(f"LCM {name} must be > 0, got {getattr(self, name)}")
         if self.max_nfev < 1:
             raise UsageError(f"LCM max_nfev must be >= 1, got {self.max_nfev}")
+        if self.baseline_stiffness_steps < 1:
+            raise UsageError(
+                f"LCM baseline_stiffness_steps must be >= 1, got {self.baseline_stiffness_steps}"
+            )
         if not 0 <= self.max_f0_mismatch < 0.5:
             raise UsageError(f"LCM max_f0_mismatch must be in [0, 0.5), got {self.max_f0_mismatch}")
 
@@ -403,3 +410,48 @@ class PreprocConfig:
             raise UsageError("preprocessing align_time_s, max_shift_hz, outlier_z must be > 0")
         if self.hlsvd_rank < 1:
             raise UsageError(f"preprocessing hlsvd_rank must be >= 1, got {self.hlsvd_rank}")
+
+
+# ----------------------------------------------------------------------------- config file
+def _as_tuples(value: object) -> object:
+    """TOML arrays arrive as lists; the option dataclasses hold (nested) tuples."""
+    if isinstance(value, list):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+
+
+def options_from_mapping(cls: type, section: str, values: dict) -> object:
+    """Return `cls(**values)` with lists as tuples; UsageError naming unknown keys of the
+    config-file `section`."""
+    import dataclasses
+
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(
+            f"--config-file [{section}]: unknown option(s) {unknown}; known: {sorted(known)}"
+        )
+    return cls(**{k: _as_tuples(v) for k, v in values.items()})
+
+
+RUN_OPTION_TABLES = {"preproc": PreprocConfig, "lcm": LcmConfig}
+
+
+def read_run_option_tables(path: str | None) -> dict[str, dict]:
+    """Return the [preproc] and [lcm] tables of a `--config-file` TOML as plain dicts
+    ({} for an absent table or no file), after checking that each builds its option dataclass
+    (UsageError naming the bad table or option). Plain dicts travel through nipype nodes;
+    `options_from_mapping` turns them back into PreprocConfig / LcmConfig."""
+    import tomllib
+
+    data: dict = {}
+    if path is not None:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    unknown = sorted(set(data) - set(RUN_OPTION_TABLES))
+    if unknown:
+        raise UsageError(f"--config-file: unknown table(s) {unknown}; use [preproc] and [lcm]")
+    tables = {name: dict(data.get(name, {})) for name in RUN_OPTION_TABLES}
+    for name, cls in RUN_OPTION_TABLES.items():
+        options_from_mapping(cls, name, tables[name])
+    return tables

@@ -277,20 +277,48 @@ def quantification_from_fit(
     return Quantification(model, tuple(METABOLITES), conc, err, gaba_label, dict(info or {}))
 
 
+def lcm_basis_for(acquisition: Acquisition, header: Mapping | None) -> object:
+    """Return the basis the LCM fits a scan with: the bundled default basis when the scan's
+    field, echo time and edit offsets match its (paper) sequence, else a basis simulated for
+    the scan's own f0, TE and edit offsets (gabaapp.physics, cached on disk after the first
+    scan: a fit with a basis of another field or TE would misplace and mis-shape the lines)."""
+    from gabaapp.physics.basis import cached_basis, default_basis
+    from gabaapp.physics.sequence import MegaPressSequence
+
+    paper = MegaPressSequence.preset("paper")
+    params = scan_sequence_parameters(acquisition, header)
+    changes = {}
+    if abs(params["f0_mhz"] - paper.f0_mhz) > LCM_BASIS_TOLERANCE["f0_mhz"]:
+        changes["f0_mhz"] = params["f0_mhz"]
+    for key in ("edit_on_ppm", "edit_off_ppm"):
+        if key in params and abs(params[key] - getattr(paper, key)) > LCM_BASIS_TOLERANCE[key]:
+            changes[key] = params[key]
+    te_ms = params.get("te_ms")
+    paper_te_ms = sum(paper.delays_ms)
+    if te_ms is not None and abs(te_ms - paper_te_ms) > LCM_BASIS_TOLERANCE["te_ms"]:
+        changes["delays_ms"] = MegaPressSequence.for_te(te_ms).delays_ms
+    if not changes:
+        return default_basis()
+    log.info("lcm: simulating a basis for this scan's sequence (%s)", changes)
+    return cached_basis(paper.replace(**changes))
+
+
+# how far a scan may be from the bundled basis's sequence before the LCM simulates its own
+LCM_BASIS_TOLERANCE = {"f0_mhz": 0.05, "te_ms": 1.0, "edit_on_ppm": 0.02, "edit_off_ppm": 0.2}
+
+
 def quantify_lcm(
     pre: Preprocessed, config: object | None = None, basis: object | None = None
 ) -> Quantification:
     """Return the linear-combination-model Quantification of a pre-processed scan
     (gabaapp.lcm.fit_megapress on the averaged OFF and DIFF; SD = Cramer-Rao lower bound).
-    `basis`: a gabaapp.spectra.Basis (default: the bundled physics.basis.default_basis())."""
+    `basis`: a gabaapp.spectra.Basis (default: `lcm_basis_for` the scan's sequence)."""
     from gabaapp.config import LcmConfig
     from gabaapp.lcm.fit import fit_megapress
 
-    if basis is None:
-        from gabaapp.physics.basis import default_basis
-
-        basis = default_basis()
     config = config or LcmConfig()
+    if basis is None:
+        basis = lcm_basis_for(pre.acquisition, pre.header_extension)
     fit = fit_megapress(pre.off, pre.on - pre.off, pre.acquisition, basis, config)
     return quantification_from_fit(
         "lcm",
@@ -309,12 +337,17 @@ def quantify_lcm(
 
 
 def quantify_scan(
-    pre: Preprocessed, model: str, device: str = "cpu", model_dir: str | Path | None = None
+    pre: Preprocessed,
+    model: str,
+    device: str = "cpu",
+    model_dir: str | Path | None = None,
+    *,
+    lcm_config: object | None = None,
 ) -> Quantification:
     """Return the Quantification of `pre` by `model` (a network or 'lcm'); `model_dir`
-    overrides the bundled weights of a network."""
+    overrides the bundled weights of a network, `lcm_config` the LcmConfig of 'lcm'."""
     if model == "lcm":
-        return quantify_lcm(pre)
+        return quantify_lcm(pre, lcm_config)
     q = quantify_network(network_grid(pre), model, model_dir=model_dir, device=device)
     folder = str(model_dir or bundled_model_dir(model))
     card = _load_model(folder, device)[1]  # cached: the card quantify_network just used
@@ -335,15 +368,9 @@ OUT_OF_DOMAIN_FLAG = "out_of_domain"
 OUT_OF_DOMAIN_KEY = "OutOfDomain"
 
 
-def valid_for_warnings(
-    acquisition: Acquisition, header: Mapping | None, valid_for: Mapping | None
-) -> list[str]:
-    """Return one warning string per scan parameter (f0, TE, edit-ON/OFF pulse offsets) that
-    lies farther than VALID_FOR_TOLERANCE from every value of the model card's `valid_for`;
-    [] when all known parameters are inside. Parameters the scan does not state (TE None, no
-    EditPulse in the NIfTI-MRS header) or the card does not list are not judged."""
-    if not valid_for:
-        return []
+def scan_sequence_parameters(acquisition: Acquisition, header: Mapping | None) -> dict:
+    """Return the sequence parameters a scan states: f0_mhz always, te_ms when the echo time
+    is known, edit_on_ppm / edit_off_ppm when the NIfTI-MRS header has a one-pulse EditPulse."""
     from gabaapp.io.editing import pulse_offsets_ppm, unwrap_value
 
     scan: dict[str, float] = {"f0_mhz": float(acquisition.f0_mhz)}
@@ -358,6 +385,19 @@ def valid_for_warnings(
             )
             if len(offsets) == 1:  # several pulses per condition: HERMES-like, refused earlier
                 scan[key] = offsets[0]
+    return scan
+
+
+def valid_for_warnings(
+    acquisition: Acquisition, header: Mapping | None, valid_for: Mapping | None
+) -> list[str]:
+    """Return one warning string per scan parameter (f0, TE, edit-ON/OFF pulse offsets) that
+    lies farther than VALID_FOR_TOLERANCE from every value of the model card's `valid_for`;
+    [] when all known parameters are inside. Parameters the scan does not state (TE None, no
+    EditPulse in the NIfTI-MRS header) or the card does not list are not judged."""
+    if not valid_for:
+        return []
+    scan = scan_sequence_parameters(acquisition, header)
     units = {"f0_mhz": "MHz", "te_ms": "ms", "edit_on_ppm": "ppm", "edit_off_ppm": "ppm"}
     labels = {
         "f0_mhz": "spectrometer frequency",

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from gabaapp.__about__ import __version__
+from gabaapp.config import read_run_option_tables
 from gabaapp.errors import CannotCreateOutputError, NoInputError
 from gabaapp.io.bids import check_bids_dir, check_filters, find_scans, read_filter_file
 
@@ -81,6 +82,7 @@ def run_participant(
     still run; each failure is logged on one line and listed in the reports)."""
     from gabaapp.workflows.base import run_participant_level
 
+    options = read_run_option_tables(args.config_file)
     scans = find_scans(
         bids_dir,
         participant_label=args.participant_label,
@@ -101,6 +103,7 @@ def run_participant(
         plugin_args=args.plugin_args,
         plugin_file=args.use_plugin,
         reports_only=args.reports_only,
+        options=options,
     )
     from gabaapp.pipeline import read_failures, scan_key
 

@@ -19,6 +19,7 @@ from nipype.interfaces.base import (
 )
 
 from gabaapp import pipeline
+from gabaapp.config import LcmConfig, PreprocConfig, options_from_mapping
 
 
 class _ScanInputSpec(BaseInterfaceInputSpec):
@@ -31,6 +32,7 @@ class _PreprocessInputSpec(_ScanInputSpec):
     metab_file = File(exists=True, mandatory=True, desc="metabolite NIfTI-MRS (svs)")
     water_file = File(exists=True, desc="water reference NIfTI-MRS (mrsref)")
     sidecar = traits.Dict(desc="BIDS sidecar of the metabolite file")
+    options = traits.Dict(desc="PreprocConfig fields (--config-file [preproc]); {} = defaults")
 
 
 class _StateOutputSpec(TraitedSpec):
@@ -48,7 +50,8 @@ class PreprocessScan(SimpleInterface):
         with pipeline.recording_failure(i.out_dir, i.scan_key, i.source):
             water = i.water_file if i.water_file else None
             metab, water_fids = pipeline.load_scan(i.metab_file, water, i.sidecar or {})
-            pre = pipeline.preprocess_scan(metab, water_fids)
+            options = options_from_mapping(PreprocConfig, "preproc", i.options or {})
+            pre = pipeline.preprocess_scan(metab, water_fids, options)
         path = os.path.join(runtime.cwd, "preprocessed.pkl")
         self._results["state_file"] = str(pipeline.save_state(pre, path))
         return runtime
@@ -59,6 +62,7 @@ class _QuantifyInputSpec(_ScanInputSpec):
     model = traits.Str(mandatory=True, desc="yae, cnn, fcnn or lcm")
     device = traits.Str("cpu", usedefault=True)
     model_dir = traits.Str("", usedefault=True, desc="weights folder; '' = bundled")
+    lcm_options = traits.Dict(desc="LcmConfig fields (--config-file [lcm]); {} = defaults")
 
 
 class QuantifyScan(SimpleInterface):
@@ -71,7 +75,10 @@ class QuantifyScan(SimpleInterface):
         i = self.inputs
         with pipeline.recording_failure(i.out_dir, i.scan_key, i.source):
             pre = pipeline.load_state(i.state_file)
-            result = pipeline.quantify_scan(pre, i.model, i.device, i.model_dir or None)
+            lcm_config = options_from_mapping(LcmConfig, "lcm", i.lcm_options or {})
+            result = pipeline.quantify_scan(
+                pre, i.model, i.device, i.model_dir or None, lcm_config=lcm_config
+            )
         path = os.path.join(runtime.cwd, f"quantification_{i.model}.pkl")
         self._results["state_file"] = str(pipeline.save_state(result, path))
         return runtime

@@ -47,9 +47,12 @@ def init_single_scan_wf(
     models: Sequence[str],
     device: str = "cpu",
     model_dirs: Mapping[str, str | Path] | None = None,
+    options: Mapping[str, Mapping] | None = None,
 ) -> pe.Workflow:
     """Return the workflow of one scan: preprocess -> quantify (per model) -> outputs.
-    `model_dirs` maps a network to its weights folder (default: bundled weights)."""
+    `model_dirs` maps a network to its weights folder (default: bundled weights); `options`
+    holds the --config-file tables {"preproc": {...}, "lcm": {...}} (default: defaults)."""
+    options = options or {}
     key = pipeline.scan_key(scan.entities)
     wf = pe.Workflow(name=f"scan_{_node_name(key)}_wf")
     common = {"out_dir": str(out_dir), "scan_key": key, "source": str(scan.path)}
@@ -57,6 +60,7 @@ def init_single_scan_wf(
     if scan.water_path is not None:
         prep.inputs.water_file = str(scan.water_path)
     prep.inputs.sidecar = dict(scan.sidecar)
+    prep.inputs.options = dict(options.get("preproc") or {})
     outputs = pe.Node(
         WriteScanOutputs(**common, entities=dict(scan.entities)), name="write_outputs"
     )
@@ -65,7 +69,13 @@ def init_single_scan_wf(
     for n, model in enumerate(models, start=1):
         folder = str((model_dirs or {}).get(model, ""))
         quant = pe.Node(
-            QuantifyScan(**common, model=model, device=device, model_dir=folder),
+            QuantifyScan(
+                **common,
+                model=model,
+                device=device,
+                model_dir=folder,
+                lcm_options=dict(options.get("lcm") or {}),
+            ),
             name=f"quantify_{model}",
         )
         wf.connect(prep, "state_file", quant, "state_file")
@@ -87,8 +97,10 @@ def init_participant_wf(
     models: Sequence[str],
     device: str = "cpu",
     model_dirs: Mapping[str, str | Path] | None = None,
+    options: Mapping[str, Mapping] | None = None,
 ) -> pe.Workflow:
-    """Return the participant-level workflow: one sub-workflow per subject, one per scan."""
+    """Return the participant-level workflow: one sub-workflow per subject, one per scan
+    (`options`: the --config-file tables, see init_single_scan_wf)."""
     wf = pe.Workflow(name="gabaapp_participant_wf", base_dir=str(work_dir))
     by_subject: dict[str, list[Scan]] = {}
     for scan in scans:
@@ -96,7 +108,10 @@ def init_participant_wf(
     for subject, subject_scans in sorted(by_subject.items()):
         sub_wf = pe.Workflow(name=f"sub_{_node_name(subject)}_wf")
         sub_wf.add_nodes(
-            [init_single_scan_wf(s, out_dir, models, device, model_dirs) for s in subject_scans]
+            [
+                init_single_scan_wf(s, out_dir, models, device, model_dirs, options)
+                for s in subject_scans
+            ]
         )
         wf.add_nodes([sub_wf])
     return wf
@@ -219,6 +234,7 @@ def run_participant_level(
     scans: Sequence[Scan] | None = None,
     model_dirs: Mapping[str, str | Path] | None = None,
     reports_only: bool = False,
+    options: Mapping[str, Mapping] | None = None,
 ) -> int:
     """Run the participant level; return 0, or the exit code of the first failed scan.
 
@@ -248,7 +264,7 @@ def run_participant_level(
     plugin_name, args = plugin_settings(nprocs, plugin, plugin_args, plugin_file)
     if not reports_only:
         _configure_nipype(work_dir)
-        wf = init_participant_wf(scans, out_dir, work_dir, models, device, model_dirs)
+        wf = init_participant_wf(scans, out_dir, work_dir, models, device, model_dirs, options)
         with _one_thread_per_worker(plugin_name, args):
             try:
                 wf.run(plugin=plugin_name, plugin_args=args)
