@@ -36,6 +36,7 @@ _WINDOW_MARGIN_POINTS = 4
 _INIT_LORENTZ_HZ = (3.0, 8.0)
 _INIT_SHIFT_STEP_HZ = 2.5
 _TOL = 1e-6  # relative tolerance of least_squares (cost, step, gradient)
+_WARM_NFEV = 30  # evaluations for a fit warm-started from a neighbouring baseline stiffness
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class LcmResult:
     nfev: int
     amplitude_covariance: np.ndarray = field(repr=False)
     source: dict[str, str] = field(default_factory=dict)  # which fit gave each amplitude
+    baseline_stiffness: float = math.nan  # the stiffness chosen (Akaike) for this fit
 
     @property
     def amplitude_array(self) -> np.ndarray:
@@ -335,23 +337,28 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         )
         for name, fid, gs in observations
     )
-    baseline = penalty = None
-    if config.baseline_knot_spacing_ppm > 0:
-        baseline = spline_design(ppm, config.ppm_range, config.baseline_knot_spacing_ppm)
-        d2 = second_difference(baseline.shape[1])
-        # penalty per fitted point, times the weight of the data it competes with
-        mean_w2 = np.mean([o.weight**2 for o in obs])
-        penalty = math.sqrt(config.baseline_stiffness * window.size * mean_w2) * d2
-    problem = Problem(
-        time_s=acq.time_axis(),
-        window=window,
-        ppm=ppm,
-        ppm_ref=0.5 * (lo + hi),
-        columns=columns,
-        observations=obs,
-        baseline=baseline,
-        penalty=penalty,
-    )
+
+    def make_problem(stiffness: float) -> Problem:
+        baseline = penalty = None
+        if config.baseline_knot_spacing_ppm > 0:
+            baseline = spline_design(ppm, config.ppm_range, config.baseline_knot_spacing_ppm)
+            d2 = second_difference(baseline.shape[1])
+            # penalty per fitted point, times the weight of the data it competes with
+            mean_w2 = np.mean([o.weight**2 for o in obs])
+            penalty = math.sqrt(stiffness * window.size * mean_w2) * d2
+        return Problem(
+            time_s=acq.time_axis(),
+            window=window,
+            ppm=ppm,
+            ppm_ref=0.5 * (lo + hi),
+            columns=columns,
+            observations=obs,
+            baseline=baseline,
+            penalty=penalty,
+        )
+
+    stiffnesses = _stiffness_candidates(config)
+    problem = make_problem(stiffnesses[0])
     y = problem.target()
 
     # Starting values of each group come from the sub-spectrum holding that group alone.
@@ -361,40 +368,30 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         if len(gs) == 1
     ]
     theta0, lower, upper, free = _initial_theta(problem, init_obs, config, len(names))
+    sol = _solve(problem, y, theta0, lower, upper, free, config.max_nfev)
+    first_converged, first_message = bool(sol.success and sol.status > 0), sol.message
+    stiffness = stiffnesses[0]
+    if len(stiffnesses) > 1:
+        # Baseline stiffness by Akaike's criterion over candidates from stiff to flexible,
+        # each fit warm-started from the best so far: a more flexible baseline is kept only
+        # when its misfit drop exceeds twice the effective dimensions it adds (LCModel chooses
+        # its baseline regularisation by a comparable parsimony criterion, Provencher 1993).
+        best = (_aic(problem, sol, theta0, free, y, noise_known), problem, sol, stiffness)
+        for s in stiffnesses[1:]:
+            cand = make_problem(s)
+            warm_nfev = min(_WARM_NFEV, config.max_nfev)
+            c_sol = _solve(cand, y, best[2].x, lower, upper, free, warm_nfev, theta0)
+            aic = _aic(cand, c_sol, theta0, free, y, noise_known)
+            if aic < best[0]:
+                best = (aic, cand, c_sol, s)
+        _, problem, sol, stiffness = best
     theta = theta0.copy()
-
-    last: dict[str, np.ndarray] = {}
-
-    def residual(x_free: np.ndarray) -> np.ndarray:
-        theta[free] = x_free
-        amps, res = problem.solve_linear(theta, y)
-        last["x"], last["amps"] = x_free.copy(), amps
-        return res
-
-    def jac(x_free: np.ndarray) -> np.ndarray:
-        theta[free] = x_free
-        if "x" not in last or not np.array_equal(last["x"], x_free):
-            residual(x_free)
-        return problem.varpro_jacobian(theta, last["amps"])[:, free]
-
-    sol = least_squares(
-        residual,
-        theta0[free],
-        jac=jac,
-        bounds=(lower[free], upper[free]),
-        method="trf",
-        x_scale="jac",
-        max_nfev=config.max_nfev,
-        ftol=_TOL,
-        xtol=_TOL,
-        gtol=_TOL,
-    )
     theta[free] = sol.x
     amps, _ = problem.solve_linear(theta, y)
     coef = problem.baseline_coefficients(theta, amps, y)
-    converged = bool(sol.success and sol.status > 0)
+    converged = first_converged and bool(sol.success and sol.status > 0)
     if not converged:
-        flags.append(f"not converged: {sol.message}")
+        flags.append(f"not converged: {sol.message if first_converged else first_message}")
 
     # Noise of one weighted real residual; never below the measured noise (LCModel inflates
     # CRLBs by misfit, it does not shrink them when the residual is small by chance).
@@ -467,7 +464,71 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         nfev=int(sol.nfev),
         amplitude_covariance=cov[: amps.size, : amps.size] * scale**2,
         source=dict.fromkeys(amp_names, "+".join(group_names)),
+        baseline_stiffness=float(stiffness),
     )
+
+
+def _solve(problem, y, theta0, lower, upper, free, max_nfev, template=None):
+    """Return scipy's least_squares result for the free nonlinear parameters of `problem`.
+
+    `theta0` holds the start of the free entries (or, with `template`, is the free vector
+    itself and `template` gives the fixed entries).
+    """
+    theta = (theta0 if template is None else template).copy()
+    x0 = theta0[free] if template is None else np.asarray(theta0)
+    last: dict[str, np.ndarray] = {}
+
+    def residual(x_free: np.ndarray) -> np.ndarray:
+        theta[free] = x_free
+        amps, res = problem.solve_linear(theta, y)
+        last["x"], last["amps"] = x_free.copy(), amps
+        return res
+
+    def jac(x_free: np.ndarray) -> np.ndarray:
+        theta[free] = x_free
+        if "x" not in last or not np.array_equal(last["x"], x_free):
+            residual(x_free)
+        return problem.varpro_jacobian(theta, last["amps"])[:, free]
+
+    return least_squares(
+        residual,
+        x0,
+        jac=jac,
+        bounds=(lower[free], upper[free]),
+        method="trf",
+        x_scale="jac",
+        max_nfev=max_nfev,
+        ftol=_TOL,
+        xtol=_TOL,
+        gtol=_TOL,
+    )
+
+
+def _stiffness_candidates(config: LcmConfig) -> tuple[float, ...]:
+    """Return baseline stiffnesses to try, stiffest first (one when the baseline is off)."""
+    if config.baseline_knot_spacing_ppm <= 0 or config.baseline_stiffness == 0:
+        return (config.baseline_stiffness,)
+    return tuple(
+        config.baseline_stiffness * 10.0**-k for k in range(config.baseline_stiffness_steps)
+    )
+
+
+def _aic(problem: Problem, sol, template, free, y, noise_known: bool) -> float:
+    """Return Akaike's criterion of a fit: misfit + 2 x effective number of parameters.
+
+    The penalised baseline counts by its effective dimension, the trace of its hat matrix
+    (Hastie & Tibshirani 1990), the sum of squares of the data rows of its Q factor. With a
+    measured noise SD the weighted misfit is a chi-square; otherwise n log(RSS / n).
+    """
+    theta = template.copy()
+    theta[free] = sol.x
+    amps, _ = problem.solve_linear(theta, y)
+    coef = problem.baseline_coefficients(theta, amps, y)
+    res = y - problem.design(theta) @ amps - problem.z_data @ coef
+    k = float(np.sum(problem.q_data**2)) + np.count_nonzero(amps) + free.sum()
+    rss = float(res @ res)
+    misfit = rss if noise_known else res.size * math.log(max(rss, 1e-300) / res.size)
+    return misfit + 2.0 * k
 
 
 def _mm_in_fit(c, group_names, lo: float, hi: float) -> bool:

