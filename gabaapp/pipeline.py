@@ -176,17 +176,27 @@ def _load_model(model_dir: str, device: str):
 
 
 def gaba_label_of(card: Mapping) -> str:
-    """Return 'GABA' when the model card says macromolecules were modelled/suppressed, else
-    'GABA+' (co-edited MM at 3.0 ppm end up in the GABA estimate; Mullins et al. 2014)."""
+    """Return what a network's GABA output measures, from its model card.
+
+    'GABA' when the card says so, or when the network was trained with the co-edited 3.0 ppm
+    macromolecule signal as a nuisance (synthesis augmentation with mm_coedited_fraction > 0)
+    while its GABA target excluded it: it learned to report GABA apart from the MM. Otherwise
+    'GABA+': a network that never saw co-edited MM attributes it to GABA in vivo (Mullins et
+    al. 2014).
+    """
     explicit = card.get("gaba_definition") or card.get("gaba_label")
     if explicit in ("GABA", "GABA+"):
         return explicit
-    mm = (
-        card.get("training", {}).get("macromolecules")
-        if isinstance(card.get("training"), dict)
-        else None
+    training = card.get("training") if isinstance(card.get("training"), Mapping) else {}
+    if training.get("macromolecules") in ("modelled", "separate"):
+        return "GABA"
+    synthesis = card.get("synthesis") if isinstance(card.get("synthesis"), Mapping) else {}
+    aug = (
+        synthesis.get("augmentation") if isinstance(synthesis.get("augmentation"), Mapping) else {}
     )
-    return "GABA" if mm in ("modelled", "separate") else "GABA+"
+    coedited = aug.get("mm_coedited_fraction") or (0.0, 0.0)
+    trained_with_mm = aug.get("enabled", True) and aug.get("mm_state") == "gaba+"
+    return "GABA" if trained_with_mm and max(coedited) > 0 else "GABA+"
 
 
 def quantify_network(

@@ -31,8 +31,9 @@ CONCENTRATION_COLUMNS: dict[str, dict[str, str]] = {
     "reported_as": {
         "LongName": "Reported as",
         "Description": "What the value measures: 'GABA+' means GABA plus co-edited "
-        "macromolecules (the quantifier's basis has no macromolecule component), 'GABA' means "
-        "macromolecule-suppressed or modelled GABA; other metabolites repeat their name.",
+        "macromolecules (an LCM fit without an MM component, or a network trained without "
+        "co-edited MM), 'GABA' means GABA with the MM modelled (LCM include_mm) or treated as "
+        "a training nuisance (networks); other metabolites repeat their name.",
     },
     "concentration": {
         "LongName": "Relative concentration",

@@ -114,3 +114,17 @@ def test_flag_reaches_concentrations_tsv_and_report(tmp_path):
         assert all((OUT_OF_DOMAIN_FLAG in f) is expected for f in flags)
         noted = any("spectrometer frequency" in n for n in fragment["notes"])
         assert noted is expected
+
+
+def test_gaba_label_follows_the_training_macromolecules():
+    from gabaapp.pipeline import gaba_label_of
+
+    aug = {"enabled": True, "mm_state": "gaba+", "mm_coedited_fraction": [0.35, 0.55]}
+    assert gaba_label_of({"synthesis": {"augmentation": aug}}) == "GABA"
+    no_mm = dict(aug, mm_coedited_fraction=[0.0, 0.0])
+    assert gaba_label_of({"synthesis": {"augmentation": no_mm}}) == "GABA+"
+    assert gaba_label_of({"synthesis": {"augmentation": dict(aug, enabled=False)}}) == "GABA+"
+    assert gaba_label_of({}) == "GABA+"
+    assert (
+        gaba_label_of({"gaba_definition": "GABA+", "synthesis": {"augmentation": aug}}) == "GABA+"
+    )
