@@ -99,9 +99,21 @@ def plot(r, name: str, folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", type=Path, default=None, help="folder for figures")
+    parser.add_argument("--lineshape", choices=("voigt", "free"), default="voigt")
+    parser.add_argument("--lineshape-stiffness", type=float, default=None)
+    parser.add_argument("--lineshape-halfwidth-ppm", type=float, default=None)
     args = parser.parse_args(argv)
-    config = LcmConfig(include_mm=True)
+    extra = {}
+    if args.lineshape_stiffness is not None:
+        extra["lineshape_stiffness"] = args.lineshape_stiffness
+    if args.lineshape_halfwidth_ppm is not None:
+        extra["lineshape_halfwidth_ppm"] = args.lineshape_halfwidth_ppm
+    config = LcmConfig(include_mm=True, lineshape=args.lineshape, **extra)
+    results = RESULTS if args.lineshape == "voigt" else RESULTS.with_name("lcm_realdata_free.json")
     out: dict[str, object] = {
+        "lineshape": args.lineshape,
+        "lineshape_stiffness": config.lineshape_stiffness,
+        "lineshape_halfwidth_ppm": config.lineshape_halfwidth_ppm,
         "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
         "load_average": list(__import__("os").getloadavg()),
     }
@@ -131,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.plot:
                 plot(r, name, args.plot)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(out, indent=1))
     return 0
 
 

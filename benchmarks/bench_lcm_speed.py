@@ -131,6 +131,9 @@ def main(n: int = 100) -> None:
     data = [make_spectrum(basis, rng) for _ in range(n)]
     for mode in ("joint", "separate"):
         out[f"physics_{mode}"] = run(data, basis.acquisition, basis, LcmConfig(mode=mode))
+    # LCModel-style free line-shape kernel on top of the Voigt model (LcmConfig.lineshape)
+    free = LcmConfig(lineshape="free")
+    out["physics_joint_free"] = run(data, basis.acquisition, basis, free)
     if FIDA.is_dir():
         fida = fida_basis()
         ours = make_basis(MegaPressSequence.preset("paper", ideal_refocusing=True))

@@ -257,6 +257,12 @@ class LcmConfig:
     # Signal-free ppm ranges for the noise SD (used where the spectral width covers them).
     # (Amide protons reach ~8.5 ppm, lipids/MM start near 0.6 ppm.)
     noise_ppm_ranges: tuple[tuple[float, float], ...] = ((-3.0, 0.3), (8.7, 12.0))
+    # "voigt": Voigt decay only; "free": also an LCModel-style free line-shape kernel (real,
+    # area 1, on the spectral grid, +-lineshape_halfwidth_ppm) convolved with every basis line,
+    # its roughness penalised by lineshape_stiffness x the data's energy (Provencher 1993).
+    lineshape: str = "voigt"
+    lineshape_halfwidth_ppm: float = 0.1
+    lineshape_stiffness: float = 1e-4
 
     def __post_init__(self) -> None:
         lo, hi = self.ppm_range
@@ -280,6 +286,10 @@ class LcmConfig:
             )
         if not 0 <= self.max_f0_mismatch < 0.5:
             raise UsageError(f"LCM max_f0_mismatch must be in [0, 0.5), got {self.max_f0_mismatch}")
+        if self.lineshape not in ("voigt", "free"):
+            raise UsageError(f"LCM lineshape {self.lineshape!r} unknown; choose 'voigt' or 'free'")
+        if not self.lineshape_halfwidth_ppm > 0 or self.lineshape_stiffness < 0:
+            raise UsageError("LCM lineshape_halfwidth_ppm must be > 0 and lineshape_stiffness >= 0")
 
 
 # --- training (models helper) -------------------------------------------------------------

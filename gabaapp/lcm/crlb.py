@@ -38,6 +38,10 @@ def covariance(
     if problem.n_bl:
         sl = slice(problem.n_amp, problem.n_amp + problem.n_bl)
         normal[sl, sl] += problem.z_pen.T @ problem.z_pen / sigma2
+    if problem.n_k:  # the free line shape's smoothness penalty acts like the baseline's
+        sl = slice(problem.n_amp + problem.n_bl, None)
+        pen = problem.kernel_pen_matrix[:, free]
+        normal[sl, sl] += pen.T @ pen / sigma2
     # Scale to unit diagonal before inverting: parameters span many orders of magnitude.
     d = np.sqrt(np.clip(np.diag(normal), 1e-300, None))
     w, v = np.linalg.eigh(normal / np.outer(d, d))

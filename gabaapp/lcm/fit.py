@@ -70,6 +70,9 @@ class LcmResult:
     amplitude_covariance: np.ndarray = field(repr=False)
     source: dict[str, str] = field(default_factory=dict)  # which fit gave each amplitude
     baseline_stiffness: float = math.nan  # the stiffness chosen (Akaike) for this fit
+    # free line shape ("free"): kernel values (area 1) at offsets_hz; None for "voigt"
+    lineshape_offsets_hz: np.ndarray | None = field(default=None, repr=False)
+    lineshape_kernel: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def amplitude_array(self) -> np.ndarray:
@@ -346,6 +349,11 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
             # penalty per fitted point, times the weight of the data it competes with
             mean_w2 = np.mean([o.weight**2 for o in obs])
             penalty = math.sqrt(stiffness * window.size * mean_w2) * d2
+        offsets, k_pen = _kernel_offsets(acq, config), 0.0
+        if offsets is not None:
+            k_pen = config.lineshape_stiffness * sum(
+                float(np.sum(np.abs(o.weight * o.data) ** 2)) for o in obs
+            )
         return Problem(
             time_s=acq.time_axis(),
             window=window,
@@ -355,6 +363,8 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
             observations=obs,
             baseline=baseline,
             penalty=penalty,
+            kernel_offsets_hz=offsets,
+            kernel_penalty=k_pen,
         )
 
     stiffnesses = _stiffness_candidates(config)
@@ -465,6 +475,8 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         amplitude_covariance=cov[: amps.size, : amps.size] * scale**2,
         source=dict.fromkeys(amp_names, "+".join(group_names)),
         baseline_stiffness=float(stiffness),
+        lineshape_offsets_hz=problem.kernel(theta)[0] if problem.n_k else None,
+        lineshape_kernel=problem.kernel(theta)[1] if problem.n_k else None,
     )
 
 
@@ -502,6 +514,16 @@ def _solve(problem, y, theta0, lower, upper, free, max_nfev, template=None):
         xtol=_TOL,
         gtol=_TOL,
     )
+
+
+def _kernel_offsets(acq: Acquisition, config: LcmConfig) -> np.ndarray | None:
+    """Return the offsets (Hz) of the free kernel points j != 0, or None for "voigt"."""
+    if config.lineshape != "free":
+        return None
+    df_hz = 1.0 / (acq.n_points * acq.dwell_s)
+    half = max(1, round(config.lineshape_halfwidth_ppm * acq.f0_mhz / df_hz))
+    j = np.concatenate([np.arange(-half, 0), np.arange(1, half + 1)])
+    return j * df_hz
 
 
 def _stiffness_candidates(config: LcmConfig) -> tuple[float, ...]:
@@ -546,7 +568,7 @@ def _initial_theta(problem: Problem, init_obs, config: LcmConfig, n_met: int):
     would let a wrong shift or phase look acceptable.
     """
     n_g = problem.n_groups
-    n = N_SHARED + N_PER_GROUP * n_g
+    n = problem.n_theta  # kernel values (if any) start at zero: a delta, pure Voigt
     theta0 = np.zeros(n)
     theta0[0] = 4.0
     lower = np.full(n, -np.inf)

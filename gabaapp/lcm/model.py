@@ -9,8 +9,12 @@ sub-spectrum group g (edit-OFF, DIFF, or a single PRESS spectrum) is
 with non-negative amplitudes a_k shared by all groups, a Voigt decay
 V(t) = exp(-pi l_L t - pi^2 l_G^2 t^2 / (4 ln 2)) shared by all groups (l_L, l_G: Lorentzian and
 Gaussian FWHM in Hz), a frequency shift S_g(t) = exp(2 pi i df_g t), and a complex cubic-spline
-baseline with a second-difference penalty. An observation is a sum of groups: edit-OFF = OFF,
-edit-ON = OFF + DIFF. Fitting OFF and ON (rather than OFF and DIFF) keeps the noise of the
+baseline with a second-difference penalty. Optionally (LcmConfig.lineshape = "free") the
+FID is also multiplied by L(t) = sum_j k_j exp(2 pi i j df t), the inverse FT of a real
+kernel of area 1 on the DFT grid (df = 1 / (N dwell)), i.e. every line is convolved with
+that kernel exactly, as in LCModel's free line shape (Provencher 1993); the kernel's
+deviation from a delta carries a second-difference penalty. An observation is a sum of
+groups: edit-OFF = OFF, edit-ON = OFF + DIFF. Fitting OFF and ON (rather than OFF and DIFF) keeps the noise of the
 observations independent, so the least-squares fit is the maximum-likelihood one and the
 Fisher information is correct (OFF and DIFF = ON - OFF have correlated noise).
 
@@ -57,12 +61,75 @@ class Problem:
     observations: tuple[Observation, ...]
     baseline: np.ndarray | None  # real [n_win, n_spl] B-spline design, or None
     penalty: np.ndarray | None  # real [n_pen, n_spl] = sqrt(weight) * D2
+    # Free line shape (LCModel-style, Provencher 1993): a real kernel on the spectral grid,
+    # k_j at offsets j * df (j = -h..h), area 1, shared by all groups and columns. Its free
+    # values are the k_j for j != 0 (k_0 = 1 - sum of them), appended to theta.
+    kernel_offsets_hz: np.ndarray | None = None  # [n_k] offsets j * df of the free k_j
+    kernel_penalty: float = 0.0  # weight of the squared second differences of the kernel
 
     def __post_init__(self) -> None:
         self.n_groups, self.n_amp, _ = self.columns.shape
         self.n_win = self.window.size
         self.n_rows = 2 * self.n_win * len(self.observations)  # real then imaginary parts
         self._build_baseline()
+        self._build_kernel()
+
+    # ----- free line-shape kernel --------------------------------------------------------------
+    def _build_kernel(self) -> None:
+        offsets = self.kernel_offsets_hz
+        self.n_k = 0 if offsets is None else offsets.size
+        self.k_start = N_SHARED + N_PER_GROUP * self.n_groups
+        self.n_theta = self.k_start + self.n_k
+        if not self.n_k:
+            self.kernel_phasors = np.zeros((0, self.time_s.size), complex)
+            self.kernel_pen_matrix = np.zeros((0, self.n_theta))
+            self.kernel_pen_offset = np.zeros(0)
+            return
+        # A shift by j bins of the DFT grid is the exact product of the FID with
+        # exp(2 pi i j df t): the convolution is exact (circular, far from the window edges).
+        # Line shape L(t) = sum_j k_j exp(2 pi i f_j t) = 1 + sum_{j != 0} k_j (phasor_j - 1).
+        self.kernel_phasors = np.exp(2j * np.pi * np.outer(offsets, self.time_s)) - 1.0
+        # Second differences of the full kernel padded with a zero at each end (it must fade
+        # out): D2 E x, with E mapping free values x to k - e_0 (k_0 = 1 - sum x).
+        order = np.argsort(offsets)
+        n_full = self.n_k + 1
+        centre = int(np.searchsorted(offsets[order], 0.0))
+        e_map = np.zeros((n_full + 2, self.n_k))
+        for col, j in enumerate(order):
+            row = 1 + (col if col < centre else col + 1)
+            e_map[row, j] = 1.0
+            e_map[1 + centre, j] = -1.0
+        d2 = np.diff(np.eye(n_full + 2), n=2, axis=0)
+        scale = math.sqrt(self.kernel_penalty)
+        # (Pinning the deviation's first/second moments to zero, to keep the kernel apart
+        # from the shift and widths, lowered the CRLBs a little but biased fits of lines
+        # with a real asymmetric shoulder: not done.)
+        rows = d2 @ e_map
+        self.kernel_pen_matrix = np.zeros((rows.shape[0], self.n_theta))
+        self.kernel_pen_matrix[:, self.k_start :] = scale * rows
+        # Only the deviation from the delta (x) is penalised: a pure Voigt line costs nothing,
+        # so Voigt data stay unbiased, and the deviation must be smooth across k_0 too.
+        self.kernel_pen_offset = np.zeros(rows.shape[0])
+
+    def lineshape(self, theta: np.ndarray) -> np.ndarray:
+        """Return the line-shape factor L(t) [N] multiplying every basis FID (1: no kernel)."""
+        if not self.n_k:
+            return np.ones(self.time_s.size, complex)
+        return 1.0 + theta[self.k_start :] @ self.kernel_phasors
+
+    def kernel(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (offsets_hz ascending, kernel values, area 1) of the free line shape."""
+        if not self.n_k:
+            return np.zeros(1), np.ones(1)
+        x = theta[self.k_start :]
+        off = np.append(self.kernel_offsets_hz, 0.0)
+        val = np.append(x, 1.0 - x.sum())
+        order = np.argsort(off)
+        return off[order], val[order]
+
+    def kernel_penalty_residual(self, theta: np.ndarray) -> np.ndarray:
+        """Return the kernel's penalty rows sqrt(lambda) D2 k (empty without a kernel)."""
+        return self.kernel_pen_offset + self.kernel_pen_matrix @ theta
 
     # ----- baseline (independent of the nonlinear parameters: factor once) -------------------
     def _build_baseline(self) -> None:
@@ -106,6 +173,8 @@ class Problem:
                 (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
                 - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
             )
+            if self.n_k:
+                decay = decay * self.lineshape(theta)
             spec = np.fft.fftshift(np.fft.fft(self.columns[g] * decay, axis=-1), axes=-1)
             phase = np.exp(1j * (ph0 + ph1 * (self.ppm - self.ppm_ref)))
             out[g] = spec[:, self.window] * phase
@@ -119,7 +188,8 @@ class Problem:
         """
         lorentz_hz, gauss_var = theta[0], theta[1]
         t = self.time_s
-        n_theta = N_SHARED + N_PER_GROUP * self.n_groups
+        n_theta = self.n_theta
+        shape = self.lineshape(theta)
         # per group: complex [n_theta, n_win] derivative of that group's spectrum
         dg = np.zeros((self.n_groups, n_theta, self.n_win), complex)
         for g in range(self.n_groups):
@@ -129,10 +199,13 @@ class Problem:
                 (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
                 - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
             )
-            sig = (amps @ self.columns[g]) * decay
+            plain = (amps @ self.columns[g]) * decay
+            sig = plain * shape
             stack = np.stack(
                 [sig, -np.pi * t * sig, -(np.pi**2 / _FOUR_LN2) * t**2 * sig, 2j * np.pi * t * sig]
             )
+            if self.n_k:  # d L / d x_j = phasor_j - 1
+                stack = np.concatenate([stack, plain * self.kernel_phasors])
             spec = np.fft.fftshift(np.fft.fft(stack, axis=-1), axes=-1)[:, self.window]
             rel_ppm = self.ppm - self.ppm_ref
             spec *= np.exp(1j * (ph0 + ph1 * rel_ppm))
@@ -140,6 +213,7 @@ class Problem:
             dg[g, 0], dg[g, 1], dg[g, base] = spec[1], spec[2], spec[3]
             dg[g, base + 1] = 1j * model
             dg[g, base + 2] = 1j * rel_ppm * model
+            dg[g, self.k_start :] = spec[4:]
         out = np.empty((self.n_rows, n_theta))
         for o, obs in enumerate(self.observations):
             m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
@@ -179,7 +253,10 @@ class Problem:
         # NNLS on the small normal-equation factor: same minimiser, n_amp x n_amp work.
         amps = _nnls_small(pa, py)
         self.last_projected_design = pa
-        return amps, py - pa @ amps
+        res = py - pa @ amps
+        if self.n_k:  # the kernel penalty does not involve amplitudes or baseline
+            res = np.concatenate([res, self.kernel_penalty_residual(theta)])
+        return amps, res
 
     def varpro_jacobian(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
         """Return Kaufman's Jacobian [n_rows + n_pen, n_theta] of the projected residual.
@@ -193,6 +270,8 @@ class Problem:
         if pa.shape[1]:
             q, _ = np.linalg.qr(pa)
             d -= q @ (q.T @ d)
+        if self.n_k:
+            return np.vstack([-d, self.kernel_pen_matrix])
         return -d
 
     def _projected_target(self, y: np.ndarray) -> np.ndarray:
