@@ -6,6 +6,7 @@ needs an option group adds its dataclass here (append a section; keep sections i
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from gabaapp.errors import UsageError
@@ -151,23 +152,8 @@ class AugmentationConfig:
     @classmethod
     def none(cls) -> AugmentationConfig:
         """No augmentation at all: the output is the basis linear combination."""
-        return cls(
-            lorentz_hz=(0.0, 0.0),
-            gauss_hz=(0.0, 0.0),
-            linewidth_mode="spectrum",
-            metabolite_lorentz_hz=(0.0, 0.0),
-            shift_hz=(0.0, 0.0),
-            phase0_deg=(0.0, 0.0),
-            phase1_deg_per_ppm=(0.0, 0.0),
-            noise=(0.0, 0.0),
-            baseline_amplitude=(0.0, 0.0),
-            mm_amplitude=(0.0, 0.0),
-            mm_coedited_fraction=(0.0, 0.0),
-            water_amplitude=(0.0, 0.0),
-            onoff_shift_hz=(0.0, 0.0),
-            onoff_phase_deg=(0.0, 0.0),
-            onoff_gain=(0.0, 0.0),
-            enabled=False,
+        return dataclasses.replace(
+            cls.paper(lorentz_hz=(0.0, 0.0)), noise=(0.0, 0.0), enabled=False
         )
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from gabaapp.config import SynthesisConfig
-from gabaapp.errors import DataError, NoInputError, OutputWriteError
+from gabaapp.errors import DataError, NoInputError
+from gabaapp.io.atomic import atomic_path
 from gabaapp.simulate.generator import SpectrumGenerator, SynthBatch
 from gabaapp.spectra import Basis
 
@@ -79,13 +80,8 @@ def materialise(
     out = Path(path)
     if out.suffix != ".npz":
         out = out.with_suffix(".npz")
-    tmp = out.with_name(out.name + ".tmp.npz")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:  # OutputWriteError (exit 74) when it cannot be written
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, out)
-    except OSError as err:
-        raise OutputWriteError(f"cannot write the synthetic set to {out}: {err}") from err
     logger.info("materialised %d spectra (seed %d) to %s", n, seed, out)
     return out
 
