@@ -11,6 +11,8 @@ Test sets (never used in training or selection: the uniform concentration sample
 Writes benchmarks/results/bench_models_accuracy.json and one metrics TSV per model and set.
 Run:
     .venv/bin/python benchmarks/bench_models_accuracy.py MODEL_DIR [MODEL_DIR ...]
+        [--device cuda] [--fida-dir DIR] [--results DIR]
+(The test sets are always drawn on the CPU, so they are identical on every machine.)
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ SEED = 20261126
 N_TEST = 2000
 
 
-def fida_basis() -> Basis:
+def fida_basis(fida_dir: Path = FIDA_DIR) -> Basis:
     """Return the FID-A basis (2500 Hz, 4096 points, centre 3.0 ppm, 1 Hz lines) as a Basis."""
     from scipy.io import loadmat
 
@@ -46,14 +48,14 @@ def fida_basis() -> Basis:
     for m in METABOLITES:
         for rows, edit in ((off, "OFF"), (on, "ON")):
             mat = loadmat(
-                FIDA_DIR / f"FIDA_{m}_MEGA-PRESS_3T_EDIT_{edit}_LW_1.000000.mat", squeeze_me=True
+                fida_dir / f"FIDA_{m}_MEGA-PRESS_3T_EDIT_{edit}_LW_1.000000.mat", squeeze_me=True
             )
             rows.append(np.asarray(mat["fid"], dtype=complex))
     acq = Acquisition(f0_mhz=123.23, dwell_s=0.0004, n_points=4096, centre_ppm=3.0)
     return Basis(METABOLITES, np.array(off), np.array(on), acq, "fida-mrsnet-f7e9091")
 
 
-def test_sets() -> dict[str, tuple[Basis, SynthesisConfig]]:
+def test_sets(fida_dir: Path = FIDA_DIR) -> dict[str, tuple[Basis, SynthesisConfig]]:
     """Return {name: (basis, synthesis config)} of the held-out sets available here."""
     from gabaapp.physics.basis import cached_basis
     from gabaapp.physics.sequence import MegaPressSequence
@@ -65,7 +67,7 @@ def test_sets() -> dict[str, tuple[Basis, SynthesisConfig]]:
             SynthesisConfig(sampler="uniform", augmentation=paper_noise),
         )
     }
-    if FIDA_DIR.is_dir():
+    if fida_dir.is_dir():
         realistic = dataclasses.replace(
             AugmentationConfig.none(),
             lorentz_hz=(1.0, 8.0),
@@ -76,7 +78,10 @@ def test_sets() -> dict[str, tuple[Basis, SynthesisConfig]]:
             noise=(0.0, 0.03),
             enabled=True,
         )
-        sets["fida"] = (fida_basis(), SynthesisConfig(sampler="uniform", augmentation=realistic))
+        sets["fida"] = (
+            fida_basis(fida_dir),
+            SynthesisConfig(sampler="uniform", augmentation=realistic),
+        )
     return sets
 
 
@@ -85,12 +90,16 @@ def main() -> None:
     ap.add_argument("model_dirs", nargs="+", type=Path)
     ap.add_argument("--n", type=int, default=N_TEST)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the models run (cpu, cuda)")
+    ap.add_argument("--fida-dir", type=Path, default=FIDA_DIR, help="the FID-A basis folder")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="output folder")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    results = args.results
     from gabaapp.simulate.generator import SpectrumGenerator
 
     data = {}
-    for name, (basis, synth) in test_sets().items():
+    for name, (basis, synth) in test_sets(args.fida_dir).items():
         t0 = time.perf_counter()
         x, _, y = draw_set(SpectrumGenerator(basis, synth), args.n, SEED, 500, with_clean=False)
         data[name] = (x, y.numpy())
@@ -98,12 +107,14 @@ def main() -> None:
     out = {"seed": SEED, "n": args.n, "models": {}}
     for model_dir in args.model_dirs:
         model, card = load_model(model_dir)
+        model.to(args.device)
         label = model_dir.name
         out["models"][label] = {"model": card["model"], "sets": {}}
         for name, (x, y) in data.items():
             pred, _ = predict(model, x, 1)
             rows = evaluate(y, pred)
-            write_metrics_tsv(rows, RESULTS / f"accuracy_{label}_{name}.tsv")
+            results.mkdir(parents=True, exist_ok=True)
+            write_metrics_tsv(rows, results / f"accuracy_{label}_{name}.tsv")
             out["models"][label]["sets"][name] = metrics_to_dict(rows)
             g, t = rows["GABA"], rows["total"]
             print(
@@ -111,8 +122,8 @@ def main() -> None:
                 f"slope {g.slope:.3f} R2 {g.r2:.3f}; Cr MAE {rows['Cr'].mae:.4f}; "
                 f"total {t.mae:.4f} (trivial {t.trivial_mae:.4f})"
             )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_models_accuracy.json").write_text(json.dumps(out, indent=2) + "\n")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "bench_models_accuracy.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ class RunConfig:
             raise UsageError(f"--nprocs must be >= 1, got {self.nprocs}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise UsageError(f"--device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise UsageError(f"--time-limit must be > 0 seconds, got {self.time_limit_s}")
 
 
 # --- Synthesis (gabaapp.simulate): augmentation and spectrum generator options -----------------
@@ -310,6 +312,10 @@ class TrainConfig:
     early_stop_start: int | None = None
     amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
     device: str = "cpu"
+    # Wall-clock budget in seconds (None: none): training ends after the epoch that reaches it
+    # and the best model is written as after early stopping (a time-boxed GPU lease or a SLURM
+    # job's wall time).
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in TRAIN_MODELS:
@@ -326,6 +332,8 @@ class TrainConfig:
             raise UsageError(f"train pool_size must be >= 0, got {self.pool_size}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise UsageError(f"--device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            raise UsageError(f"--time-limit must be > 0 seconds, got {self.time_limit_s}")
 
     @property
     def plateau_patience_epochs(self) -> int:

@@ -84,6 +84,13 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", dest="max_epochs", type=int, help="maximum number of epochs")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     p.add_argument(
+        "--time-limit",
+        dest="time_limit_s",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock budget: finish the epoch that reaches it, then write the best model",
+    )
+    p.add_argument(
         "--stop-after",
         dest="stop_after",
         type=int,
@@ -174,6 +181,7 @@ def configs_from(args: argparse.Namespace, file_cfg: dict[str, Any]):
         "n_train",
         "n_val",
         "max_epochs",
+        "time_limit_s",
     ):
         value = getattr(args, name, None)
         if value is not None:

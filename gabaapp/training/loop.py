@@ -54,7 +54,7 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 # TrainConfig fields that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = ("max_epochs", "device", "amp")
+RESUMABLE_CHANGES = ("max_epochs", "device", "amp", "time_limit_s")
 
 
 class BatchSource(Protocol):
@@ -115,15 +115,17 @@ def train_step(
     epoch: int,
     clip_norm: float,
     amp: bool = True,
-) -> tuple[float, float]:
-    """Run one optimisation step; return (loss, MAE of the sum-normalised outputs)."""
+) -> torch.Tensor:
+    """Run one optimisation step; return [loss, MAE of the sum-normalised outputs] as a
+    detached tensor on the model's device (no host synchronisation: on a GPU the caller reads
+    it once per drawn chunk)."""
     with _autocast(x.device, amp):
         loss, q = model.loss(x, clean, target, epoch)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimiser.step()
-    return float(loss.detach()), float((q.detach().float() - target).abs().mean())
+    return torch.stack([loss.detach().float(), (q.detach().float() - target).abs().mean()])
 
 
 @torch.no_grad()
@@ -247,6 +249,7 @@ def train(
     `stop_after_epochs` ends this call early as if interrupted (for tests and time-boxed jobs)
     without writing the card. Returns a TrainResult.
     """
+    budget_start = time.perf_counter()  # cfg.time_limit_s counts this call's wall time
     out_dir = Path(out_dir)
     provenance = dict(provenance or {})
     device = torch.device(cfg.device)
@@ -312,12 +315,13 @@ def train(
     stopped_early = bad_epochs >= cfg.early_stop_patience
     epoch = start_epoch
     n_epochs_here = 0
-    while epoch < cfg.max_epochs and not stopped_early:
+    out_of_time = False
+    while epoch < cfg.max_epochs and not stopped_early and not out_of_time:
         if stop_after_epochs is not None and n_epochs_here >= stop_after_epochs:
             return TrainResult(model, {}, history, best["epoch"], out_dir)
         t0 = time.perf_counter()
         model.train()
-        sums = np.zeros(2)
+        sums = torch.zeros(2, device=device)
         n_steps = 0
         bar = tqdm(
             total=cfg.n_train,
@@ -337,8 +341,11 @@ def train(
                 )
                 n_steps += 1
             bar.update(len(x))
-            bar.set_postfix(loss=f"{sums[0] / n_steps:.3g}", mae=f"{sums[1] / n_steps:.4f}")
+            if not bar.disable:
+                loss_now, mae_now = (sums / n_steps).tolist()
+                bar.set_postfix(loss=f"{loss_now:.3g}", mae=f"{mae_now:.4f}")
         bar.close()
+        sums = sums.cpu().numpy()
         val_loss, val_pred = evaluate_loss(model, x_val, c_val, y_val, epoch, amp=cfg.amp)
         val_mae = total_mae(y_val.numpy(), val_pred)
         q_weight = None
@@ -396,6 +403,17 @@ def train(
         )
         if on_epoch_end is not None:
             on_epoch_end(row)
+        if cfg.time_limit_s is not None:
+            # Stop before an epoch that would, at the last epoch's pace, overrun the budget.
+            elapsed = time.perf_counter() - budget_start
+            out_of_time = elapsed + row["seconds"] > cfg.time_limit_s
+            if out_of_time:
+                logger.warning(
+                    "time limit %.0f s: stopping after epoch %d (%.0f s used)",
+                    cfg.time_limit_s,
+                    epoch,
+                    elapsed,
+                )
 
     if best["state"] is not None:  # restore the best weights (Keras restore_best_weights)
         model.load_state_dict(best["state"])
@@ -414,6 +432,7 @@ def train(
             "epochs_run": epoch,
             "best_epoch": best_epoch,
             "stopped_early": stopped_early,
+            "stopped_by_time_limit": out_of_time,
             "wall_time_s": round(wall_s, 2),
             "hardware": hardware_description(device),
             "validation": {"n": cfg.n_val, "seed": cfg.val_seed},

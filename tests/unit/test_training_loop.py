@@ -183,3 +183,19 @@ def test_mixture_source_mixes_within_a_batch_and_is_seeded():
     assert torch.all(residual[src == 0] == 0) and torch.all(residual[src == 1] > 0.1)
     again = mix.batch(200, torch.Generator().manual_seed(5))
     torch.testing.assert_close(again.x, b.x, rtol=0, atol=0)
+
+
+def test_time_limit_stops_after_an_epoch_and_writes_the_best_model(tmp_path):
+    # A budget shorter than one epoch: the first epoch runs, the second would overrun it.
+    cfg = tiny_cfg(max_epochs=50, time_limit_s=1e-3)
+    res = train(tmp_path, ToyGenerator(), tiny_yae(), cfg, progress=False)
+    assert len(res.history) == 1
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["training"]["stopped_by_time_limit"] is True
+    assert card["training"]["epochs_run"] == 1
+    load_model(tmp_path)  # the written model loads
+
+
+def test_time_limit_must_be_positive():
+    with pytest.raises(UsageError, match="time-limit"):
+        tiny_cfg(time_limit_s=0)
