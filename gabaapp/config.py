@@ -30,8 +30,6 @@ class RunConfig:
             raise UsageError(f"--nprocs must be >= 1, got {self.nprocs}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise UsageError(f"--device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        if self.time_limit_s is not None and not self.time_limit_s > 0:
-            raise UsageError(f"--time-limit must be > 0 seconds, got {self.time_limit_s}")
 
 
 # --- Synthesis (gabaapp.simulate): augmentation and spectrum generator options -----------------

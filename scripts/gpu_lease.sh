@@ -14,7 +14,9 @@
 set -u
 START=$(date +%s)
 BUDGET=${BUDGET_SECONDS:-560}
-RESERVE=130  # seconds kept for the accuracy benchmark and packing
+RESERVE=${RESERVE_SECONDS:-130}  # seconds kept for the accuracy benchmark and packing
+RUNS=${RUNS:-yae-a yae-b cnn-paper cnn-small}  # which trainings (a later lease may rerun one)
+SKIP_BENCH=${SKIP_BENCH:-0}  # 1: no CUDA tests or bench_gpu (already measured)
 DRY=${DRY_RUN:-0}
 DEV=cuda
 TINY=()
@@ -45,11 +47,12 @@ PY=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import sys, torch, gabaapp; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0), gabaapp.__file__)"
 
-stamp "CUDA tests"
-timeout 60 $PY -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_simulate_generator.py
-
-stamp "bench_gpu"
-timeout 100 $PY benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json" "${BENCH[@]}"
+if [ "$SKIP_BENCH" != 1 ]; then
+  stamp "CUDA tests"
+  timeout 60 $PY -m pytest -q -p no:cacheprovider -m gpu tests/unit/test_simulate_generator.py
+  stamp "bench_gpu"
+  timeout 100 $PY benchmarks/bench_gpu.py --out "$OUT/bench_gpu.json" "${BENCH[@]}"
+fi
 
 train() {  # name, options...
   local name=$1
@@ -60,22 +63,26 @@ train() {  # name, options...
 }
 T=$((BUDGET - ($(date +%s) - START) - RESERVE))
 stamp "training (budget $T s each, side by side)"
-train yae-a --config gabaapp/data/configs/yae_gpu.toml &
-P1=$!
-train yae-b --config gabaapp/data/configs/yae_gpu.toml --batch-size 512 --lr 6e-4 &
-P2=$!
-train cnn-paper --config gabaapp/data/configs/cnn_paper_gpu.toml "${TINY_CNN[@]}" &
-P3=$!
-train cnn-small --config gabaapp/data/configs/cnn_paper_gpu.toml --preset cnn_cpu \
-  --batch-size 128 --lr 5e-4 --n-train 200000 "${TINY[@]}" &
-P4=$!
+PIDS=()
+start_run() {  # name: the command of each run
+  case $1 in
+    yae-a) train yae-a --config gabaapp/data/configs/yae_gpu.toml --batch-size 128 --lr 3e-4 ;;
+    yae-b) train yae-b --config gabaapp/data/configs/yae_gpu.toml ;;
+    cnn-paper) train cnn-paper --config gabaapp/data/configs/cnn_paper_gpu.toml "${TINY_CNN[@]}" ;;
+    cnn-small) train cnn-small --config gabaapp/data/configs/cnn_gpu.toml ;;
+  esac
+}
+for r in $RUNS; do
+  start_run "$r" &
+  PIDS+=($!)
+done
 (while sleep 60; do
   for h in "$W"/*/history.tsv; do [ -f "$h" ] && echo "$h: $(tail -n 1 "$h")"; done
 done) &
 MONITOR=$!
-wait $P1 $P2 $P3 $P4
+wait "${PIDS[@]}"
 kill "$MONITOR" 2>/dev/null
-for n in yae-a yae-b cnn-paper cnn-small; do
+for n in $RUNS; do
   echo "--- $n"
   tail -n 3 "$W/$n.log"
 done
@@ -85,7 +92,7 @@ KEEP=$($PY - "$W" <<'EOF'
 import json, sys
 from pathlib import Path
 runs = {}
-for name in ("yae-a", "yae-b"):
+for name in ("yae-a", "yae-b"):  # those of this lease
     card = Path(sys.argv[1]) / name / "card.json"
     if card.is_file():
         runs[name] = json.loads(card.read_text())["metrics"]["validation"]["total"]["mae"]
@@ -97,7 +104,7 @@ echo "kept: $KEEP"
 
 stamp "held-out accuracy on the GPU"
 MODELS=()
-for n in yae-a yae-b cnn-paper cnn-small; do [ -f "$W/$n/card.json" ] && MODELS+=("$W/$n"); done
+for n in $RUNS; do [ -f "$W/$n/card.json" ] && MODELS+=("$W/$n"); done
 if [ ${#MODELS[@]} -gt 0 ]; then
   timeout 100 $PY benchmarks/bench_models_accuracy.py "${MODELS[@]}" --device "$DEV" \
     --threads 16 --fida-dir .devcache/fida --results "$W/accuracy" "${ACC_N[@]}"
@@ -111,6 +118,6 @@ fi
 # Everything but checkpoints and the large weights (the CPU-size CNN's 0.25 MB weights travel).
 tar -C "$W" --exclude checkpoint.pt --exclude yae-a/weights.safetensors \
   --exclude yae-b/weights.safetensors --exclude cnn-paper/weights.safetensors \
-  -czf "$OUT/meta.tar.gz" $(cd "$W" && ls -d yae-a yae-b cnn-paper cnn-small accuracy ./*.log 2>/dev/null)
+  -czf "$OUT/meta.tar.gz" $(cd "$W" && ls -d $RUNS accuracy ./*.log 2>/dev/null)
 ls -la "$OUT"
 stamp "done"

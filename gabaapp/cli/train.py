@@ -306,7 +306,7 @@ def build_validate_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="+",
         metavar="MODEL_OR_BIDS_DIR",
-        help="models (a folder with card.json, 'lcm', or a bundled model such as yae-cpu-v1) "
+        help="models (a folder with card.json, 'lcm', or a bundled model such as yae-v1) "
         "and phantom datasets (a folder with dataset_description.json), in any order",
     )
     p.add_argument("--out", type=Path, default=Path("validation"), help="output folder")

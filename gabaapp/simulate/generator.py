@@ -211,6 +211,27 @@ class SpectrumGenerator:
         if self.config.sampler == "sobol":
             self._sobol = make_sobol_engine(len(self.config.metabolites), self.config.n_spectra)
 
+    def state_dict(self) -> dict[str, int]:
+        """Return the generator's own random state: the position in the Sobol stream (the
+        torch generator passed to `batch` carries every other random draw). Saved in training
+        checkpoints, so that resuming a run that draws fresh spectra is exact."""
+        generated = self._sobol.num_generated if self._sobol is not None else 0
+        return {"sobol_generated": int(generated)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Restore a state from `state_dict()` (restart the stream, then skip to the saved
+        position)."""
+        self.reset()
+        if self._sobol is not None:
+            ahead = int(state.get("sobol_generated", 0)) - int(self._sobol.num_generated)
+            if ahead < 0:
+                raise UsageError(
+                    f"generator state at Sobol point {state.get('sobol_generated')} lies before "
+                    "the stream's start; the checkpoint belongs to other synthesis settings"
+                )
+            if ahead:
+                self._sobol.fast_forward(ahead)
+
     # -- random draws ------------------------------------------------------------------------
 
     def sample_concentrations(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -419,7 +419,8 @@ def train(
         model.load_state_dict(best["state"])
     best_epoch = best["epoch"] if best["state"] is not None else epoch
     model.eval()
-    pred, _ = predict(model, x_val, 1)
+    # Modest batches: the paper-size CNN needs ~8 MB of activations per spectrum.
+    pred, _ = predict(model, x_val, 1, batch_size=512)
     rows = evaluate(y_val.numpy(), pred)
     write_metrics_tsv(rows, out_dir / METRICS_NAME)
     plot_pred_vs_true(

@@ -199,3 +199,24 @@ def test_time_limit_stops_after_an_epoch_and_writes_the_best_model(tmp_path):
 def test_time_limit_must_be_positive():
     with pytest.raises(UsageError, match="time-limit"):
         tiny_cfg(time_limit_s=0)
+
+
+def test_resume_is_exact_with_fresh_sobol_spectra(tmp_path):
+    # Fresh spectra every epoch (pool_size 0) from the real generator with the Sobol sampler:
+    # the checkpoint carries the Sobol stream position (SpectrumGenerator.state_dict).
+    from gabaapp.config import SynthesisConfig
+    from gabaapp.physics.basis import default_basis
+    from gabaapp.simulate import SpectrumGenerator
+
+    def source():
+        return SpectrumGenerator(default_basis(), SynthesisConfig.paper())
+
+    cfg = tiny_cfg(n_train=32, n_val=16, draw_size=16, batch_size=16, pool_size=0)
+    mcfg = model_config("yae", lin=3, lout=3, units=8, dropout=0.1)
+    full = train(tmp_path / "a", source(), mcfg, cfg, progress=False)
+    train(tmp_path / "b", source(), mcfg, cfg, progress=False, stop_after_epochs=1)
+    resumed = train(tmp_path / "b", source(), mcfg, cfg, progress=False, resume=True)
+    for v, v2 in zip(
+        full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(v, v2, rtol=0, atol=0)
