@@ -2,20 +2,25 @@
 
 Measures, for batches of 1024 network-ready spectra on the CPU (all torch threads) and on CUDA
 when present: spectra per second of `SpectrumGenerator.batch` for the presets "none",
-"paper" and "default", with and without the clean copy, the split between synthesis and
-`network_input`, and the peak resident memory added by one batch of 1024 (measured in a fresh
+"paper" and "default", each with `sampling="basis"` (FIDs at the basis' sampling, chirp-z grid
+transform) and `sampling="grid"` (grid-matched sampling, one FFT per FID), with and without the
+clean copy, and the peak resident memory added by one batch of 1024 (measured in a fresh
 child process: VmHWM after the batch minus VmRSS before it).
 
-Side by side, in the same process and interleaved batch by batch (so both see the same load),
-the `reference`: the generator, line and grid-function code as first committed (git commit
-REFERENCE_COMMIT, read with `git show`, nothing copied into the repository), on the same basis
-and settings. Wall time and process CPU time are both recorded: on a shared machine CPU
-seconds (spectra per core-second) are the steadier figure.
+All generators of one preset are timed in the same process, interleaved batch by batch (so
+they see the same load). Wall time and process CPU time are both recorded: on a shared machine
+CPU seconds (spectra per core-second) are the steadier figure. The floor: single-threaded
+rates of the two unavoidable costs, complex64 FFTs (torch) and normal random numbers (torch's
+generator), and what they allow per spectrum at grid sampling.
+
+With --reference, also the generator, line and grid-function code as first committed (git
+commit REFERENCE_COMMIT, read with `git show`, nothing copied into the repository).
 
 Basis: the bundled default basis when built, else the FID-A MEGA-PRESS basis in
 ../shared/data (read in place), else a singlet basis; the JSON names which and its sampling.
+Grid sampling re-simulates the basis once (gabaapp.physics cache) and needs a gabaapp basis.
 
-Usage: .venv/bin/python benchmarks/bench_simulate_throughput.py [--repeats 5] [--quick]
+Usage: .venv/bin/python benchmarks/bench_simulate_throughput.py [--repeats 5] [--reference]
 Writes benchmarks/results/simulate_throughput.json.
 """
 
@@ -103,13 +108,13 @@ def load_basis():
 
 
 def configs():
+    """Return {preset: config} (sampling "basis"; the grid variant is made by replace)."""
     from gabaapp.config import AugmentationConfig, SynthesisConfig
 
     return {
         "none": SynthesisConfig(augmentation=AugmentationConfig.none()),
         "paper": SynthesisConfig.paper(),
         "default": SynthesisConfig(),
-        "default_2048pts": SynthesisConfig(n_points=2048),
     }
 
 
@@ -137,38 +142,61 @@ def _summary(n: int, walls: list, cpus: list) -> dict:
     }
 
 
-def time_batches(gen, ref, n: int, repeats: int, with_clean: bool, device) -> dict:
-    """Time gen.batch (and ref.batch, interleaved, when ref is not None)."""
-    from gabaapp.preproc.features import network_input
-
-    g = torch.Generator(device=device).manual_seed(0)
-    g_ref = torch.Generator(device=device).manual_seed(0)
-    gen.batch(n, g, with_clean=with_clean)  # warm-up (plans, caches)
-    if ref is not None:
-        ref.batch(n, g_ref, with_clean=with_clean)
-    new_w, new_c, ref_w, ref_c, synth = [], [], [], [], []
+def time_batches(gens: dict, n: int, repeats: int, with_clean: bool, device) -> dict:
+    """Time gen.batch for every generator in `gens`, interleaved batch by batch."""
+    state = {k: torch.Generator(device=device).manual_seed(0) for k in gens}
+    for k, gen in gens.items():  # warm-up (plans, caches, buffers)
+        gen.batch(n, state[k], with_clean=with_clean)
+    walls: dict = {k: [] for k in gens}
+    cpus: dict = {k: [] for k in gens}
     for _ in range(repeats):
-        w, c = _timed(lambda: gen.batch(n, g, with_clean=with_clean), device)
-        new_w.append(w)
-        new_c.append(c)
-        if ref is not None:
-            w, c = _timed(lambda: ref.batch(n, g_ref, with_clean=with_clean), device)
-            ref_w.append(w)
-            ref_c.append(c)
-        conc = gen.sample_concentrations(n, g)
-        params = gen.sample_parameters(n, g)
-        w, _ = _timed(lambda c=conc, p=params: gen.synthesise(c, p, g), device)
-        synth.append(w)
-    fids = gen.synthesise(conc, params, g)
-    ni, _ = _timed(lambda: network_input(fids["off"], fids["on"], gen.acquisition), device)
-    out = _summary(n, new_w, new_c)
-    out["synthesis_whole_batch_best_s"] = min(synth)
-    out["network_input_one_call_s"] = ni
-    if ref is not None:
-        out["reference"] = _summary(n, ref_w, ref_c)
-        out["speedup_wall_median"] = float(np.median(ref_w) / np.median(new_w))
-        out["speedup_cpu_median"] = float(np.median(ref_c) / np.median(new_c))
-    return out
+        for k, gen in gens.items():
+            w, c = _timed(lambda g=gen, k=k: g.batch(n, state[k], with_clean=with_clean), device)
+            walls[k].append(w)
+            cpus[k].append(c)
+    return {k: _summary(n, walls[k], cpus[k]) for k in gens}
+
+
+def floor(device) -> dict:
+    """Return single-threaded rates of FFTs and normal random numbers, and the per-spectrum
+    floor they set at grid sampling (per OFF/ON pair: a 2048-point search FFT and two
+    4096-point FFTs for the input, two more for the clean copy; 2 x 2 x n normals)."""
+    from gabaapp.preproc.features import grid_acquisition
+
+    n = grid_acquisition(123.23, 2.048).n_points
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        x = torch.randn(64, 4096, dtype=torch.complex64, device=device)
+        x2 = torch.randn(64, 2048, dtype=torch.complex64, device=device)
+        z = torch.empty(64, 4 * n, device=device)
+        g = torch.Generator(device=device).manual_seed(0)
+
+        def best(fn) -> float:
+            fn()
+            times = []
+            for _ in range(20):
+                times.append(_timed(fn, device)[0])
+            return min(times) / 64
+
+        fft4096 = best(lambda: torch.fft.fft(x))
+        fft2048 = best(lambda: torch.fft.fft(x2))
+        normals = best(lambda: z.normal_(generator=g))
+    finally:
+        torch.set_num_threads(threads)
+    with_clean = fft2048 + 4 * fft4096 + normals
+    without = fft2048 + 2 * fft4096 + normals
+    return {
+        "grid_n_points": n,
+        "fft4096_us": 1e6 * fft4096,
+        "fft2048_us": 1e6 * fft2048,
+        "normals_per_spectrum_us": 1e6 * normals,
+        "normal_ns_each": 1e9 * normals / (4 * n),
+        "floor_us_per_spectrum_core_with_clean": 1e6 * with_clean,
+        "floor_us_per_spectrum_core_without_clean": 1e6 * without,
+        "floor_spectra_per_s_2_cores_with_clean": 2 / with_clean,
+        "floor_spectra_per_s_2_cores_without_clean": 2 / without,
+    }
 
 
 def _vm(key: str) -> int:
@@ -179,11 +207,16 @@ def _vm(key: str) -> int:
 
 
 def memory_child(preset: str, n: int) -> None:
-    """Child process: print the extra peak RSS (bytes) of one batch of n after a warm-up of 8."""
+    """Child process: print the extra peak RSS (bytes) of one batch of n after a warm-up of 8.
+
+    `preset` is "<preset>/<sampling>"."""
+    from dataclasses import replace
+
     basis, _ = load_basis()
     from gabaapp.simulate import SpectrumGenerator
 
-    gen = SpectrumGenerator(basis, configs()[preset])
+    name, sampling = preset.split("/")
+    gen = SpectrumGenerator(basis, replace(configs()[name], sampling=sampling))
     g = torch.Generator().manual_seed(0)
     gen.batch(8, g)
     before = _vm("VmRSS")
@@ -196,10 +229,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--memory-child", default=None)
+    ap.add_argument("--reference", action="store_true", help="also time git REFERENCE_COMMIT")
     args = ap.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.batch)
         return
+    from dataclasses import replace
+
     from gabaapp.simulate import SpectrumGenerator
 
     basis, basis_desc = load_basis()
@@ -218,45 +254,57 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "runs": {},
     }
-    reference_cls = load_reference()
+    reference_cls = load_reference() if args.reference else None
     results["reference"] = (
-        f"git {REFERENCE_COMMIT} (whole-batch generator)" if reference_cls else "unavailable"
+        f"git {REFERENCE_COMMIT} (whole-batch generator)" if reference_cls else "not run"
     )
     with open("/proc/loadavg") as f:
         results["load_average_before"] = f.read().split()[:3]
     for device in devices:
+        results["floor"] = floor(device) if device.type == "cpu" else results.get("floor")
         for name, cfg in configs().items():
-            gen = SpectrumGenerator(basis, cfg, device=device)
-            ref = reference_cls(basis, cfg, device=device) if reference_cls else None
+            gens = {
+                "basis": SpectrumGenerator(basis, cfg, device=device),
+                "grid": SpectrumGenerator(basis, replace(cfg, sampling="grid"), device=device),
+            }
+            if reference_cls:
+                gens["reference"] = reference_cls(basis, cfg, device=device)
             for with_clean in (True, False):
                 key = f"{device.type}/{name}/{'with' if with_clean else 'without'}_clean"
-                r = time_batches(gen, ref, args.batch, args.repeats, with_clean, device)
-                results["runs"][key] = r
-                line = (
-                    f"{key:36s} {r['spectra_per_s_best']:7.0f} spectra/s (best), "
-                    f"{r['spectra_per_s_median']:7.0f} (median), "
-                    f"{r['spectra_per_core_s']:6.0f} per core-s"
+                r = time_batches(gens, args.batch, args.repeats, with_clean, device)
+                r["speedup_grid_over_basis_cpu_time"] = (
+                    r["basis"]["cpu_s_median"] / r["grid"]["cpu_s_median"]
                 )
-                if ref is not None:
-                    rr = r["reference"]
-                    line += (
-                        f" | reference {rr['spectra_per_s_median']:6.0f} (median), "
-                        f"{rr['spectra_per_core_s']:5.0f} per core-s | speed-up wall "
-                        f"{r['speedup_wall_median']:.1f}x, CPU {r['speedup_cpu_median']:.1f}x"
-                    )
-                print(line, flush=True)
+                results["runs"][key] = r
+                for k, v in r.items():
+                    if isinstance(v, dict):
+                        print(
+                            f"{key:30s} {k:9s} {v['spectra_per_s_best']:7.0f} spectra/s (best), "
+                            f"{v['spectra_per_s_median']:7.0f} (median), "
+                            f"{v['spectra_per_core_s']:6.0f} per core-s",
+                            flush=True,
+                        )
     with open("/proc/loadavg") as f:
         results["load_average_after"] = f.read().split()[:3]
     for name in ("paper", "default"):
-        child = subprocess.run(
-            [sys.executable, __file__, "--memory-child", name, "--batch", str(args.batch)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        extra = json.loads(child.stdout.strip().splitlines()[-1])["extra_peak_bytes"]
-        results["runs"][f"cpu/{name}/memory_extra_peak_mb"] = extra / 2**20
-        print(f"cpu/{name}: one batch of {args.batch} adds {extra / 2**20:.0f} MB peak RSS")
+        for sampling in ("basis", "grid"):
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    f"{name}/{sampling}",
+                    "--batch",
+                    str(args.batch),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            extra = json.loads(child.stdout.strip().splitlines()[-1])["extra_peak_bytes"]
+            results["runs"][f"cpu/{name}/{sampling}/memory_extra_peak_mb"] = extra / 2**20
+            print(f"cpu/{name}/{sampling}: one batch of {args.batch} adds {extra / 2**20:.0f} MB")
+    print(json.dumps(results["floor"], indent=2))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {OUT}")

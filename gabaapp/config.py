@@ -35,6 +35,7 @@ class RunConfig:
 # --- Synthesis (gabaapp.simulate): augmentation and spectrum generator options -----------------
 
 SAMPLERS = ("sobol", "uniform", "invivo", "zeros")
+SAMPLINGS = ("basis", "grid")
 LINEWIDTH_MODES = ("spectrum", "metabolite")
 MM_STATES = ("gaba+", "gaba")
 
@@ -176,8 +177,16 @@ class SynthesisConfig:
     # FID length used (None: the basis' own; e.g. 2048 to match 2048-point acquisitions such as
     # Big GABA's, which also halves the cost at a 4096-point basis).
     n_points: int | None = None
+    # "basis": synthesise at the basis' sampling, network input by chirp-z (how the bundled
+    # models were trained); "grid": at the grid-matched sampling of the same acquisition time
+    # (basis re-simulated once, network input by one FFT per FID; docs/synthesis.md).
+    sampling: str = "basis"
 
     def __post_init__(self) -> None:
+        if self.sampling not in SAMPLINGS:
+            raise UsageError(
+                f"synthesis setting sampling={self.sampling!r}; choose from {SAMPLINGS}"
+            )
         if self.n_points is not None and self.n_points < 256:
             raise UsageError(f"synthesis setting n_points={self.n_points} must be >= 256")
         if self.sampler not in SAMPLERS:

@@ -17,6 +17,12 @@ A spectrum is the basis linear combination sum_m c_m * basis_m for edit-OFF and 
 The network input of both the noisy spectrum (`x`) and its clean copy (`clean`: metabolites only,
 with the same line shape, shift and phases, no noise, MM, baseline, water or ON/OFF errors) is
 made by `gabaapp.preproc.features.network_input`, the same function real data go through.
+
+With `SynthesisConfig.sampling = "grid"` everything runs at the grid-matched sampling of the
+same acquisition time (basis re-simulated once, `gabaapp.simulate.grid_basis`), where
+`network_input` needs one FFT per FID instead of a chirp-z transform; the per-sample noise is
+rescaled to the same spectral SNR, the first sample weighted to the basis sampling's
+first-point term, and the first-order phase applied on the grid (docs/synthesis.md).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import torch
 from gabaapp.config import SynthesisConfig
 from gabaapp.constants import GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError, UsageError
-from gabaapp.preproc.features import network_input
+from gabaapp.preproc.features import GRID_FFT_LEN, network_input
+from gabaapp.simulate.grid_basis import check_grid_basis, grid_matched_basis
 from gabaapp.simulate.lines import (
+    block_length,
     exp_linear,
     line_fids,
     polar,
@@ -170,10 +178,48 @@ class SpectrumGenerator:
     batches; `reset()` restarts it).
     """
 
-    def __init__(self, basis: Basis, config: SynthesisConfig, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        basis: Basis,
+        config: SynthesisConfig,
+        device: str | torch.device = "cpu",
+        *,
+        grid_basis: Basis | None = None,
+        grid_fft_len: int = GRID_FFT_LEN,
+    ):
         self.config = config
         self.basis = check_basis(basis, config)
         self.device = torch.device(device)
+        # Per-sample noise sigma relative to the paper's rule at the basis' sampling (1 there).
+        self.noise_scale = 1.0
+        self.first_weight = 1.0
+        self.grid = config.sampling == "grid"
+        if self.grid:
+            # Same spectra at the grid-matched sampling (see gabaapp.simulate.grid_basis).
+            ref = self.basis.acquisition
+            if grid_basis is None:
+                matched = grid_matched_basis(self.basis, grid_fft_len)
+            else:
+                matched = check_grid_basis(grid_basis, self.basis)
+            matched = check_basis(matched, replace(config, n_points=None))
+            acq_g = matched.acquisition
+            # The paper's sigma ~ U(0, 0.03) x max|FID| is per sample at the basis' sampling.
+            # A line's DTFT peak scales with 1/dwell and white noise's spectral SD with
+            # sigma sqrt(n), so the same spectral SNR needs sigma x (dwell_b/dwell_g) x
+            # sqrt(n_b/n_g) here (max|FID| is the same function sampled at both rates).
+            self.noise_scale = (ref.dwell_s / acq_g.dwell_s) * math.sqrt(
+                ref.n_points / acq_g.n_points
+            )
+            # First-point match: dwell x DTFT = (aliased continuous spectrum) + dwell x x0 / 2
+            # (Poisson summation; a causal FID jumps at t = 0), so weighting the first sample by
+            # 1/2 + dwell_b / (2 dwell_g) gives the basis sampling's x0 term on the grid too.
+            self.first_weight = 0.5 + ref.dwell_s / (2.0 * acq_g.dwell_s)
+            first = np.ones(acq_g.n_points)
+            first[0] = self.first_weight
+            matched = replace(matched, off=matched.off * first, on=matched.on * first)
+            self.basis = matched
+        elif grid_basis is not None:
+            raise UsageError("grid_basis is only used with synthesis setting sampling='grid'")
         self.acquisition = self.basis.acquisition
         acq = self.acquisition
         dev = self.device
@@ -201,8 +247,18 @@ class SpectrumGenerator:
         ppm = torch.as_tensor(acq.ppm_axis(), dtype=torch.float32, device=dev)
         # Frequency axis in the unshifted FFT order, for the first-order phase.
         self._ppm_fft_order = torch.fft.ifftshift(ppm)
-        self._block = max(1, int(round(math.sqrt(acq.n_points))))
+        self._block = block_length(acq.n_points)
         self.levels = reference_levels(self.basis)
+        if self.grid:
+            # Fixed-shape nuisance FIDs (unit amplitude) and the baseline lines' support.
+            one = torch.ones(1, device=dev)
+            self._mm_template = self._line_template(mm_lines(one, self.levels["phase_rad"]))
+            self._coedited_template = self._line_template(
+                mm_coedited_line(one, self.levels["phase_rad"])
+            )
+            self._baseline_keep = truncation_points(
+                0.0, BASELINE_FWHM_HZ[0], acq.dwell_s, acq.n_points
+            )
         self._sobol = None
         self.reset()
 
@@ -331,7 +387,13 @@ class SpectrumGenerator:
             phase = phase + phase1_rad_per_ppm.unsqueeze(-1) * (lines["ppm"] - pivot)
         height = lines["height"] if gain is None else lines["height"] * gain
         fid = line_fids(
-            self.t_s[:keep], offset, lines["lorentz_hz"], lines["gauss_hz"], phase, height
+            self.t_s[:keep],
+            offset,
+            lines["lorentz_hz"],
+            lines["gauss_hz"],
+            phase,
+            height,
+            self.first_weight,
         )
         out[:, : fid.shape[-1]] += fid
 
@@ -342,6 +404,8 @@ class SpectrumGenerator:
         "clean_on" (metabolites only, same line shape, shift and phases, no noise).
 
         With empty `params` (augmentation disabled) all four are the basis linear combination.
+        With sampling "grid" the first-order phase is not in these FIDs: `batch` applies it to
+        the network input, where it is a multiply on the grid (`rotate_first_order`).
         """
         if not params:
             off, on = self.combine(conc)
@@ -349,7 +413,7 @@ class SpectrumGenerator:
         t = self.t_s
         met_off, met_on = self.combine(conc, params.get("extra_level"))
         phase1 = None
-        if bool((params["phase1_deg_per_ppm"] != 0).any()):
+        if not self.grid and bool((params["phase1_deg_per_ppm"] != 0).any()):
             # First-order phase on the metabolite sum before line shape and shift: they commute
             # up to phi1 x (linewidth or shift) / f0, below 0.5 deg for the allowed ranges.
             phase1 = torch.deg2rad(params["phase1_deg_per_ppm"])
@@ -377,25 +441,37 @@ class SpectrumGenerator:
             factor = self._decay_rotation(lor, sh_on, ph_on, gauss_env)
             on = met_on * factor
             on *= gain_on
-        else:
+        elif bool((params["onoff_gain"] != 0).any()):
             on = clean_on * gain_on
+        else:
+            on = clean_on  # copied below before anything is added to it
         del met_off, met_on, factor, gauss_env
-        off = clean_off.clone()
+        off = clean_off  # copied below before the first nuisance is added to it
         # Nuisances, in the same frame (shift and phase) as the metabolites of each acquisition.
         lv = self.levels
         conc_scale = conc.max(dim=1).values
         scale = conc_scale * lv["height"]  # NAA peak height of this spectrum's scale
         broad_off, broad_on = [], []
-        if bool((params["mm_amplitude"] > 0).any()):
+        broad = (
+            bool((params["mm_amplitude"] > 0).any())
+            or bool((params["mm_coedited_fraction"] > 0).any())
+            or bool((params["baseline_amplitude"] > 0).any())
+        )
+        water = bool((params["water_amplitude"] > 0).any())
+        if broad or water:
+            off = clean_off.clone()
+            if on is clean_on:
+                on = clean_on.clone()
+        if self.grid and broad:
+            self._add_broad_grid(off, on, params, scale, conc_scale, generator)
+        elif bool((params["mm_amplitude"] > 0).any()):
             mm = mm_lines(params["mm_amplitude"] * scale, lv["phase_rad"])
             broad_off.append(mm)
             broad_on.append(mm)
-        if bool((params["mm_coedited_fraction"] > 0).any()):
-            f = params["mm_coedited_fraction"]
-            gaba_invivo = sum(INVIVO_RATIO_TO_NAA["GABA"]) / 2.0
-            co_height = f / (1.0 - f) * lv["gaba_diff"] * gaba_invivo * conc_scale
+        if not self.grid and bool((params["mm_coedited_fraction"] > 0).any()):
+            co_height = self._coedited_height(params["mm_coedited_fraction"], conc_scale)
             broad_on.append(mm_coedited_line(co_height, lv["phase_rad"]))
-        if bool((params["baseline_amplitude"] > 0).any()):
+        if not self.grid and bool((params["baseline_amplitude"] > 0).any()):
             base = baseline_lines(
                 params["baseline_amplitude"] * scale, self._device_generator(generator)
             )
@@ -407,7 +483,7 @@ class SpectrumGenerator:
         if broad_on:
             lines = concat_lines(*broad_on)
             self._add_lines(on, lines, sh_on, ph_on, phase1, keep, gain_on)
-        if bool((params["water_amplitude"] > 0).any()):
+        if water:
             water = water_line(
                 params["water_amplitude"] * scale,
                 params["water_ppm"],
@@ -418,11 +494,82 @@ class SpectrumGenerator:
             self._add_lines(off, water, sh_off, ph_off, phase1, keep)
             ratio = params["water_onoff_ratio"].unsqueeze(-1) * gain_on
             self._add_lines(on, water, sh_on, ph_on, phase1, keep, ratio)
-        fids = {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
-        del off, on, clean_off, clean_on
-        for acq in ("off", "on"):
-            fids[acq].add_(self._noise(fids[acq], params[f"noise_{acq}"], generator))
-        return fids
+        # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
+        off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
+        on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
+        return {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
+
+    def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
+        """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
+        3.0 ppm DIFF peak (GABA at its mid in vivo ratio to NAA, at this spectrum's scale)."""
+        gaba_invivo = sum(INVIVO_RATIO_TO_NAA["GABA"]) / 2.0
+        return fraction / (1.0 - fraction) * self.levels["gaba_diff"] * gaba_invivo * conc_scale
+
+    def _add_broad_grid(self, off, on, params, scale, conc_scale, generator) -> None:
+        """Add MM, co-edited MM and baseline lines to `off` / `on` (in place), grid sampling.
+
+        Same lines as the general path (`_add_lines`), computed faster: without per-line
+        first-order phases (applied on the grid instead) the MM and co-edited MM FIDs are
+        fixed templates times a per-spectrum amplitude, and each acquisition's shift and
+        zero-order phase is one separable rotation exp(i ph + 2j pi shift t) of their sum.
+        Baseline lines (random per spectrum) decay within `_baseline_keep` samples.
+        """
+        n = off.shape[0]
+        keep = self._broad_keep
+        t = self.t_s[:keep]
+        base_off = torch.zeros((n, keep), dtype=torch.complex64, device=self.device)
+        if bool((params["mm_amplitude"] > 0).any()):
+            amp = (params["mm_amplitude"] * scale).to(torch.complex64).unsqueeze(-1)
+            base_off += amp * self._mm_template
+        if bool((params["baseline_amplitude"] > 0).any()):
+            # Random lines, rotation-free here, on their short support.
+            base = baseline_lines(
+                params["baseline_amplitude"] * scale, self._device_generator(generator)
+            )
+            kb = self._baseline_keep
+            offset = (base["ppm"] - self.acquisition.centre_ppm) * self.acquisition.f0_mhz
+            base_off[:, :kb] += line_fids(
+                t[:kb],
+                offset,
+                base["lorentz_hz"],
+                base["gauss_hz"],
+                base["phase_rad"],
+                base["height"],
+                self.first_weight,
+            )
+        base_on = base_off
+        if bool((params["mm_coedited_fraction"] > 0).any()):
+            co_height = self._coedited_height(params["mm_coedited_fraction"], conc_scale)
+            amp = co_height.to(torch.complex64).unsqueeze(-1)
+            base_on = base_off + amp * self._coedited_template
+        rot = self._rotation(params["shift_hz"], torch.deg2rad(params["phase0_deg"]), keep)
+        off[:, :keep] += base_off * rot
+        sh_on = params["shift_hz"] + params["onoff_shift_hz"]
+        ph_on = torch.deg2rad(params["phase0_deg"] + params["onoff_phase_deg"])
+        rot = self._rotation(sh_on, ph_on, keep)
+        rot *= (1.0 + params["onoff_gain"]).unsqueeze(-1)
+        on[:, :keep] += base_on * rot
+
+    def _rotation(self, shift_hz, phase_rad, keep: int) -> torch.Tensor:
+        """Return exp(i phase_rad + 2j pi shift_hz t) for the first `keep` samples, [n, keep]."""
+        rate = torch.complex(torch.zeros_like(shift_hz), 2.0 * math.pi * shift_hz)
+        phase = torch.complex(torch.zeros_like(phase_rad), phase_rad)
+        return exp_linear(rate, phase, self.t_s[:keep], block_length(keep))
+
+    def _line_template(self, lines: dict) -> torch.Tensor:
+        """Return the summed FID [keep] of fixed lines (dict of [1, K]) without shift/phase."""
+        acq = self.acquisition
+        offset = (lines["ppm"] - acq.centre_ppm) * acq.f0_mhz
+        fid = line_fids(
+            self.t_s[: self._broad_keep],
+            offset,
+            lines["lorentz_hz"],
+            lines["gauss_hz"],
+            lines["phase_rad"],
+            lines["height"],
+            self.first_weight,
+        )
+        return fid[0]
 
     def _decay_rotation(
         self,
@@ -441,8 +588,8 @@ class SpectrumGenerator:
         rate = torch.complex(-math.pi * lorentz_hz, 2.0 * math.pi * shift_hz)
         phase = torch.complex(torch.zeros_like(phase_rad), phase_rad)
         out = exp_linear(rate, phase, self.t_s, self._block)
-        if gauss_env is not None:
-            out *= gauss_env
+        if gauss_env is not None:  # real factor on the real view: no complex promotion
+            torch.view_as_real(out).mul_(gauss_env.unsqueeze(-1))
         return out
 
     def _first_order_factor(self, deg_per_ppm: torch.Tensor) -> torch.Tensor:
@@ -460,16 +607,32 @@ class SpectrumGenerator:
         g.manual_seed(seed)
         return g
 
-    def _noise(self, fid: torch.Tensor, sigma_rel: torch.Tensor, generator: torch.Generator):
-        """Return complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid| (paper)."""
+    def _add_noise(
+        self, fid: torch.Tensor, sigma_rel: torch.Tensor, generator: torch.Generator, inplace: bool
+    ) -> torch.Tensor:
+        """Return fid + complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid|
+        (paper; x noise_scale at the grid-matched sampling), in place when `inplace`."""
+        sigma = self._sigma(fid, sigma_rel)
+        z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
+        # Real and imaginary parts each N(0, 1), scaled to s per component (paper), fused.
+        zr = torch.view_as_real(z).normal_(generator=self._device_generator(generator))
+        sigma = sigma.view(-1, 1, 1)
+        if inplace:
+            torch.view_as_real(fid).addcmul_(zr, sigma)
+            return fid
+        return torch.view_as_complex(torch.addcmul(torch.view_as_real(fid), zr, sigma))
+
+    def _sigma(self, fid: torch.Tensor, sigma_rel: torch.Tensor) -> torch.Tensor:
+        """Return the per-sample noise SD [n] of the paper's rule for FIDs `fid` [n, T]."""
         parts = torch.view_as_real(fid)
         re, im = parts[..., 0], parts[..., 1]
-        sigma = sigma_rel * torch.addcmul(re * re, im, im).amax(dim=-1).sqrt()
-        g = self._device_generator(generator)
-        z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
-        # Real and imaginary parts each N(0, 1), then scaled to s per component (paper).
-        torch.view_as_real(z).normal_(generator=g)
-        return z.mul_(sigma.unsqueeze(-1))
+        power = torch.addcmul(re * re, im, im)
+        if self.first_weight != 1.0:  # max|FID| of the unweighted FID (first-point match)
+            power[:, 0] /= self.first_weight**2
+        sigma = sigma_rel * power.amax(dim=-1).sqrt()
+        if self.noise_scale != 1.0:
+            sigma = sigma * self.noise_scale
+        return sigma
 
     def batch(self, n: int, generator: torch.Generator, *, with_clean: bool = True) -> SynthBatch:
         """Return n synthetic spectra: network input, clean copy, concentrations, parameters.
@@ -502,6 +665,10 @@ class SpectrumGenerator:
             (n, 4, GRID_POINTS if with_clean else 0), dtype=torch.float32, device=dev
         )
         shift = torch.zeros((n,), dtype=torch.float32, device=dev)
+        phase1_on_grid = (
+            self.grid and bool(params) and bool((params["phase1_deg_per_ppm"] != 0).any())
+        )
+        pivot = self.config.augmentation.phase1_pivot_ppm
 
         def work(i: int) -> None:
             sl = slice(starts[i], min(n, starts[i] + chunk))
@@ -509,26 +676,61 @@ class SpectrumGenerator:
             g.manual_seed(seeds[i])
             fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
             same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
-            x[sl], shift[sl] = network_input(
-                fids.pop("off"), fids.pop("on"), acq, align=align, return_shift_hz=True
+            _, shift[sl] = network_input(
+                fids.pop("off"), fids.pop("on"), acq, align=align, return_shift_hz=True, out=x[sl]
             )
             if with_clean and same:  # no augmentation: the clean copy is the input itself
                 clean[sl] = x[sl]
             elif with_clean:
                 # Reuse the noisy spectrum's shift: no second search, same frequency axis.
-                clean[sl] = network_input(
+                network_input(
                     fids.pop("clean_off"),
                     fids.pop("clean_on"),
                     acq,
                     align=False,
                     shift_hz=shift[sl] if align else None,
+                    out=clean[sl],
                 )
+            if phase1_on_grid:
+                # First-order phase about the lines' own ppm: the grid ppm minus the total
+                # shift (augmentation + alignment) they were moved by; max |OFF| is unchanged.
+                moved_ppm = (params["shift_hz"][sl] + shift[sl]) / acq.f0_mhz
+                for out in (x, clean) if with_clean else (x,):
+                    rotate_first_order(out[sl], params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
 
         _run_slices(work, len(starts), dev)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
         if params:
             meta["align_shift_hz"] = shift
         return SynthBatch(x=x, clean=clean, y=conc, meta=meta)
+
+
+def rotate_first_order(
+    rows: torch.Tensor, deg_per_ppm: torch.Tensor, pivot_ppm: float, moved_ppm: torch.Tensor
+) -> None:
+    """Rotate network input rows [n, 4, 2048] (OFF-imag, OFF-real, ON-imag, ON-real) in place
+    by the first-order phase phi1 (ppm - moved_ppm - pivot_ppm) at each grid ppm.
+
+    `deg_per_ppm` and `moved_ppm` are [n]: phi1 and how far the spectrum was moved, so the phase
+    is that of each line's own chemical shift (as when applied before the shift).
+    """
+    # angle_j = rate (ppm_0 - start) + rate step j: a separable complex exponential in j.
+    rate = torch.deg2rad(deg_per_ppm.double()).to(rows.device)
+    start = moved_ppm.double().to(rows.device) + pivot_ppm
+    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
+    j = torch.arange(GRID_POINTS, dtype=torch.float32, device=rows.device)
+    rot = exp_linear(
+        torch.complex(torch.zeros_like(rate), rate * step).to(torch.complex64),
+        torch.complex(torch.zeros_like(rate), rate * (GRID_PPM_LOW - start)).to(torch.complex64),
+        j,
+        block_length(GRID_POINTS),
+    ).unsqueeze(1)
+    cos, sin = rot.real, rot.imag
+    im, re = rows[:, 0::2], rows[:, 1::2]  # [n, 2, 2048] views: OFF, ON
+    # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
+    new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
+    im.mul_(cos).addcmul_(re, sin)
+    re.copy_(new_re)
 
 
 def _run_slices(work, n_slices: int, device: torch.device) -> None:

@@ -52,6 +52,13 @@ def voigt_envelope(
     return torch.addcmul(lor * t_s, gau, t_s.square()).clamp_(min=EXP_FLOOR).exp_()
 
 
+def block_length(n_points: int) -> int:
+    """Return the divisor of n_points closest to sqrt(n_points) from above (exp_linear blocks:
+    no remainder to concatenate); n_points itself when it is prime."""
+    small = max(d for d in range(1, math.isqrt(n_points) + 1) if n_points % d == 0)
+    return n_points // small
+
+
 def exp_linear(rate: torch.Tensor, phase: torch.Tensor, t_s: torch.Tensor, block: int):
     """Return exp(phase + rate * t) for complex `rate`, `phase` [...] and t_s [T] (evenly
     spaced from 0), complex [..., T].
@@ -80,6 +87,7 @@ def line_fids(
     gauss_hz: torch.Tensor,
     phase_rad: torch.Tensor,
     height: torch.Tensor,
+    first_weight: float = 1.0,
 ) -> torch.Tensor:
     """Return the summed FID of K lines per spectrum, complex [n, T].
 
@@ -87,10 +95,14 @@ def line_fids(
     (see truncation_points) and treat the rest as zero. `height` is the peak height of each
     line's spectrum as given by gabaapp.spectra.fid_to_spectrum (the sum of its envelope over
     the samples), so that lines of different widths can be given comparable peak heights.
+    `first_weight` multiplies the first sample (and counts so in that sum): the grid-matched
+    sampling's first-point match (gabaapp.simulate.generator, sampling "grid").
     """
     if not bool((gauss_hz != 0).any()):
-        return _lorentz_line_fids(t_s, offset_hz, lorentz_hz, phase_rad, height)
+        return _lorentz_line_fids(t_s, offset_hz, lorentz_hz, phase_rad, height, first_weight)
     env = voigt_envelope(t_s, lorentz_hz, gauss_hz)  # [n, K, T]
+    if first_weight != 1.0:
+        env[..., 0] *= first_weight
     # A line's on-resonance spectral value is the sum of its envelope (unnormalised FFT).
     env *= (height / env.sum(dim=-1).clamp_min(1e-12)).unsqueeze(-1)
     # Phase in cycles reduced modulo 1 first: cos/sin of large arguments take a slow path.
@@ -100,7 +112,9 @@ def line_fids(
     return polar(env, cycles.mul_(2.0 * math.pi)).sum(dim=1)
 
 
-def _lorentz_line_fids(t_s, offset_hz, lorentz_hz, phase_rad, height) -> torch.Tensor:
+def _lorentz_line_fids(
+    t_s, offset_hz, lorentz_hz, phase_rad, height, first_weight: float = 1.0
+) -> torch.Tensor:
     """line_fids for purely Lorentzian lines: a separable complex exponential per line and
     the envelope sum in closed form, sum_j r^j = (1 - r^T) / (1 - r) with r = exp(-pi L dt)."""
     total = t_s.shape[0]
@@ -109,7 +123,7 @@ def _lorentz_line_fids(t_s, offset_hz, lorentz_hz, phase_rad, height) -> torch.T
     # expm1 keeps the closed form exact for small L dt; L = 0 gives the limit T.
     env_sum = torch.where(
         decay < 0, torch.expm1(decay * total) / torch.expm1(decay).clamp(max=-1e-300), total
-    )
+    ) - (1.0 - first_weight)
     amp = (height.double() / env_sum.clamp_min(1e-12)).to(height.dtype)
     rate = torch.complex(-math.pi * lorentz_hz, (2.0 * math.pi) * offset_hz)
     # The amplitude enters the exponent as log|amp| (+ pi for a negative one).
@@ -117,7 +131,10 @@ def _lorentz_line_fids(t_s, offset_hz, lorentz_hz, phase_rad, height) -> torch.T
     phase = torch.complex(torch.log(amp.abs().clamp_min(1e-30)), angle)
     fid = exp_linear(rate, phase, t_s, max(1, int(round(math.sqrt(total)))))
     fid = torch.where((amp != 0).unsqueeze(-1), fid, 0)
-    return fid.sum(dim=1)
+    out = fid.sum(dim=1)
+    if first_weight != 1.0:
+        out[:, 0] *= first_weight
+    return out
 
 
 def truncation_points(
