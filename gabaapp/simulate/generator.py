@@ -8,9 +8,8 @@ A spectrum is the basis linear combination sum_m c_m * basis_m for edit-OFF and 
 2. macromolecules (incl. the co-edited 3.0 ppm MM of GABA+), smooth baseline, residual water;
 3. imperfect subtraction: an ON gain error and a different residual water in ON;
 4. frequency shift and zero-order phase (ON gets an extra ON/OFF mismatch);
-5. first-order phase (linear in ppm about a pivot): applied in the frequency domain to the
-   metabolite sum (before steps 1 and 4, with which it commutes to < 0.5 deg in the allowed
-   ranges) and as a per-line phase to the model lines of step 2;
+5. first-order phase (linear in ppm about a pivot): applied exactly to the network input, as a
+   multiply on the grid at each line's own ppm (`rotate_first_order`), to every signal;
 6. the paper's noise: sigma ~ U(0, 0.03) x max|FID| per acquisition, complex Gaussian,
    added separately to OFF and ON in the time domain (§2.6).
 
@@ -21,8 +20,8 @@ made by `gabaapp.preproc.features.network_input`, the same function real data go
 With `SynthesisConfig.sampling = "grid"` everything runs at the grid-matched sampling of the
 same acquisition time (basis re-simulated once, `gabaapp.simulate.grid_basis`), where
 `network_input` needs one FFT per FID instead of a chirp-z transform; the per-sample noise is
-rescaled to the same spectral SNR, the first sample weighted to the basis sampling's
-first-point term, and the first-order phase applied on the grid (docs/synthesis.md).
+rescaled to the same spectral SNR and the first sample weighted to the basis sampling's
+first-point term (docs/synthesis.md).
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ from gabaapp.simulate.lines import (
     block_length,
     exp_linear,
     line_fids,
-    polar,
     truncation_points,
     voigt_envelope,
 )
@@ -244,9 +242,6 @@ class SpectrumGenerator:
             acq.n_points,
         )
         self._water_keep = truncation_points(WATER_LORENTZ_HZ[0], 0.0, acq.dwell_s, acq.n_points)
-        ppm = torch.as_tensor(acq.ppm_axis(), dtype=torch.float32, device=dev)
-        # Frequency axis in the unshifted FFT order, for the first-order phase.
-        self._ppm_fft_order = torch.fft.ifftshift(ppm)
         self._block = block_length(acq.n_points)
         self.levels = reference_levels(self.basis)
         if self.grid:
@@ -373,18 +368,14 @@ class SpectrumGenerator:
         lines: dict,
         shift_hz: torch.Tensor,
         phase_rad: torch.Tensor,
-        phase1_rad_per_ppm: torch.Tensor | None,
         keep: int | None,
         gain: torch.Tensor | None = None,
     ) -> None:
-        """Add to `out` [n, T] (in place) the FID of model lines moved by shift_hz [n], rotated
-        by phase_rad [n] and, per line, by the first-order phase at the line's ppm."""
+        """Add to `out` [n, T] (in place) the FID of model lines moved by shift_hz [n] and
+        rotated by phase_rad [n] (the first-order phase comes later, on the grid)."""
         acq = self.acquisition
         offset = (lines["ppm"] - acq.centre_ppm) * acq.f0_mhz + shift_hz.unsqueeze(-1)
         phase = lines["phase_rad"] + phase_rad.unsqueeze(-1)
-        if phase1_rad_per_ppm is not None:
-            pivot = self.config.augmentation.phase1_pivot_ppm
-            phase = phase + phase1_rad_per_ppm.unsqueeze(-1) * (lines["ppm"] - pivot)
         height = lines["height"] if gain is None else lines["height"] * gain
         fid = line_fids(
             self.t_s[:keep],
@@ -404,23 +395,17 @@ class SpectrumGenerator:
         "clean_on" (metabolites only, same line shape, shift and phases, no noise).
 
         With empty `params` (augmentation disabled) all four are the basis linear combination.
-        With sampling "grid" the first-order phase is not in these FIDs: `batch` applies it to
-        the network input, where it is a multiply on the grid (`rotate_first_order`).
+        The first-order phase is not in these FIDs: `batch` applies it to the network input,
+        where it is an exact multiply on the grid (`rotate_first_order`).
         """
         if not params:
             off, on = self.combine(conc)
             return {"off": off, "on": on, "clean_off": off, "clean_on": on}
         t = self.t_s
         met_off, met_on = self.combine(conc, params.get("extra_level"))
-        phase1 = None
-        if not self.grid and bool((params["phase1_deg_per_ppm"] != 0).any()):
-            # First-order phase on the metabolite sum before line shape and shift: they commute
-            # up to phi1 x (linewidth or shift) / f0, below 0.5 deg for the allowed ranges.
-            phase1 = torch.deg2rad(params["phase1_deg_per_ppm"])
-            factor = self._first_order_factor(params["phase1_deg_per_ppm"])
-            met_off = torch.fft.ifft(torch.fft.fft(met_off, dim=-1).mul_(factor), dim=-1)
-            met_on = torch.fft.ifft(torch.fft.fft(met_on, dim=-1).mul_(factor), dim=-1)
-            del factor
+        # The first-order phase is applied by `batch` on the grid (`rotate_first_order`), exactly
+        # at each line's own ppm; as an FFT multiply on these FIDs it would ring (circular
+        # convolution of FIDs that have not decayed: 1.7 % L2 error at 5 deg/ppm).
         # One complex factor per acquisition carries the Voigt decay, the shift and the phase.
         ph_off = torch.deg2rad(params["phase0_deg"])
         sh_off = params["shift_hz"]
@@ -479,10 +464,10 @@ class SpectrumGenerator:
             broad_on.append(base)
         keep = self._broad_keep
         if broad_off:
-            self._add_lines(off, concat_lines(*broad_off), sh_off, ph_off, phase1, keep)
+            self._add_lines(off, concat_lines(*broad_off), sh_off, ph_off, keep)
         if broad_on:
             lines = concat_lines(*broad_on)
-            self._add_lines(on, lines, sh_on, ph_on, phase1, keep, gain_on)
+            self._add_lines(on, lines, sh_on, ph_on, keep, gain_on)
         if water:
             water = water_line(
                 params["water_amplitude"] * scale,
@@ -491,9 +476,9 @@ class SpectrumGenerator:
                 params["water_phase_rad"],
             )
             keep = self._water_keep
-            self._add_lines(off, water, sh_off, ph_off, phase1, keep)
+            self._add_lines(off, water, sh_off, ph_off, keep)
             ratio = params["water_onoff_ratio"].unsqueeze(-1) * gain_on
-            self._add_lines(on, water, sh_on, ph_on, phase1, keep, ratio)
+            self._add_lines(on, water, sh_on, ph_on, keep, ratio)
         # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
         off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
         on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
@@ -592,12 +577,6 @@ class SpectrumGenerator:
             torch.view_as_real(out).mul_(gauss_env.unsqueeze(-1))
         return out
 
-    def _first_order_factor(self, deg_per_ppm: torch.Tensor) -> torch.Tensor:
-        """Return exp(i phi1 (ppm - pivot)) [n, T] in FFT order (multiplies fft(fid))."""
-        pivot = self.config.augmentation.phase1_pivot_ppm
-        phi = torch.deg2rad(deg_per_ppm).unsqueeze(-1) * (self._ppm_fft_order - pivot)
-        return polar(torch.ones_like(phi), phi)
-
     def _device_generator(self, generator: torch.Generator) -> torch.Generator:
         """Return `generator` if it lives on our device, else one on our device seeded from it."""
         if generator.device.type == self.device.type:
@@ -665,9 +644,7 @@ class SpectrumGenerator:
             (n, 4, GRID_POINTS if with_clean else 0), dtype=torch.float32, device=dev
         )
         shift = torch.zeros((n,), dtype=torch.float32, device=dev)
-        phase1_on_grid = (
-            self.grid and bool(params) and bool((params["phase1_deg_per_ppm"] != 0).any())
-        )
+        phase1_on_grid = bool(params) and bool((params["phase1_deg_per_ppm"] != 0).any())
         pivot = self.config.augmentation.phase1_pivot_ppm
 
         def work(i: int) -> None:

@@ -163,21 +163,24 @@ def test_zero_order_phase_rotates_everything_by_the_angle():
 
 
 def test_first_order_phase_is_zero_at_the_pivot_and_phi1_one_ppm_away():
+    # Applied exactly on the network-input grid (basis sampling: chirp-z grid function).
     basis = singlet_basis()
     lines = _fid([(3.0, 1.0), (2.0, 1.0)])  # pivot 3.0 ppm and 1 ppm below it
     two = replace(basis, off=basis.off * 0 + lines, on=basis.on * 0 + lines)
-    gen = SpectrumGenerator(two, only(phase1_deg_per_ppm=(20.0, 20.0), lorentz_hz=(3.0, 3.0)))
-    g = torch.Generator().manual_seed(0)
-    conc = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
-    fid = gen.synthesise(conc, gen.sample_parameters(1, g), g)["off"][0].numpy()
-    ref_gen = SpectrumGenerator(two, only(lorentz_hz=(3.0, 3.0)))
-    ref = ref_gen.synthesise(conc, ref_gen.sample_parameters(1, g), g)["off"][0].numpy()
-    spec, spec_ref = np.fft.fftshift(np.fft.fft(fid)), np.fft.fftshift(np.fft.fft(ref))
-    ppm = ACQ.ppm_axis()
+    x = {}
+    for phi1 in (0.0, 20.0):
+        aug = only(phase1_deg_per_ppm=(phi1, phi1), lorentz_hz=(3.0, 3.0)).augmentation
+        cfg = SynthesisConfig(sampler="uniform", augmentation=aug, align=False)
+        x[phi1] = SpectrumGenerator(two, cfg).batch(1, torch.Generator().manual_seed(0)).x[0]
+    ratio = (x[20.0][1] + 1j * x[20.0][0]).numpy() / (x[0.0][1] + 1j * x[0.0][0]).numpy()
+    ppm = features.grid_ppm()
     for where, expected_deg in ((3.0, 0.0), (2.0, -20.0)):
         i = np.argmin(np.abs(ppm - where))
-        got = np.rad2deg(np.angle(spec[i] / spec_ref[i]))
-        assert got == pytest.approx(expected_deg, abs=0.5)
+        assert np.rad2deg(np.angle(ratio[i])) == pytest.approx(expected_deg, abs=0.3)
+    # exact: the phase is linear in ppm at every grid point where the lines have signal
+    near = (np.abs(ppm - 2.0) < 0.03) | (np.abs(ppm - 3.0) < 0.03)
+    expected = 20.0 * (ppm[near] - 3.0)
+    np.testing.assert_allclose(np.rad2deg(np.angle(ratio[near])), expected, atol=0.05)
 
 
 def test_noise_follows_the_paper_rule_separately_for_off_and_on():
