@@ -84,6 +84,14 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", dest="max_epochs", type=int, help="maximum number of epochs")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     p.add_argument(
+        "--init-from",
+        dest="init_from",
+        metavar="MODEL",
+        help="start from this model's weights (a folder with card.json or a bundled id such as "
+        "yae-v1) to fine-tune it, e.g. for another sequence; its family and architecture are "
+        "used ([model] may set only q_weight_start and q_weight_ramp_epochs)",
+    )
+    p.add_argument(
         "--time-limit",
         dest="time_limit_s",
         type=float,
@@ -166,10 +174,51 @@ def synthesis_from(section: dict[str, Any], preset: str | None) -> SynthesisConf
     return dataclasses.replace(base, augmentation=aug, **values)
 
 
+def resolve_model_dir(name: str) -> Path:
+    """Return the folder of a trained model: `name` itself if it holds card.json, else the
+    bundled model of that id; NoInputError otherwise."""
+    path = Path(name)
+    if (path / "card.json").is_file():
+        return path
+    from gabaapp.pipeline import bundled_model_dir
+
+    if "/" not in name and "\\" not in name:
+        return bundled_model_dir(name)
+    raise NoInputError(f"{name} is not a model folder (no card.json)")
+
+
+def init_model_config(args: argparse.Namespace, file_cfg: dict[str, Any], init_dir: Path):
+    """Return (model name, model config) of `--init-from`: the card's family and architecture,
+    with only the loss-schedule fields of [model] applied; UsageError for anything else."""
+    import json
+
+    from gabaapp.models.registry import config_from_dict
+    from gabaapp.training.loop import LOSS_SCHEDULE_FIELDS
+
+    card = json.loads((init_dir / "card.json").read_text())
+    file_model = file_cfg.get("train", {}).get("model")
+    for given in (args.model, file_model):
+        if given is not None and given != card["model"]:
+            raise UsageError(f"--init-from {init_dir} is a {card['model']}, not a {given}")
+    model_values = dict(file_cfg.get("model", {}))
+    model_values.pop("preset", None)
+    if args.preset or set(model_values) - set(LOSS_SCHEDULE_FIELDS):
+        raise UsageError(
+            f"--init-from takes the architecture from {init_dir}/card.json; drop --preset and "
+            f"[model] options other than {list(LOSS_SCHEDULE_FIELDS)}"
+        )
+    values = {**card["architecture"], **model_values}
+    return card["model"], config_from_dict(card["model"], values)
+
+
 def configs_from(args: argparse.Namespace, file_cfg: dict[str, Any]):
     """Return (TrainConfig, model config, SynthesisConfig, basis options) from file + flags."""
     from gabaapp.models.registry import model_config
 
+    init_dir = getattr(args, "init_dir", None)
+    if init_dir is not None:
+        args.model, init_config = init_model_config(args, file_cfg, init_dir)
+        file_cfg = {**file_cfg, "train": {**file_cfg.get("train", {}), "model": args.model}}
     train_values = dict(file_cfg.get("train", {}))
     for name in (
         "model",
@@ -191,7 +240,10 @@ def configs_from(args: argparse.Namespace, file_cfg: dict[str, Any]):
     preset = cfg.preset or model_values.pop("preset", None)
     model_values.pop("preset", None)
     try:
-        mcfg = model_config(cfg.model, preset, **_tuples(model_values))
+        if init_dir is not None:
+            mcfg = init_config
+        else:
+            mcfg = model_config(cfg.model, preset, **_tuples(model_values))
     except ValueError as err:
         raise UsageError(f"[model]: {err}") from err
     synthesis = synthesis_from(file_cfg.get("synthesis", {}), args.synthesis)
@@ -226,6 +278,7 @@ def _prepare(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     """`gabaapp train OUT_DIR ...`."""
+    args.init_dir = resolve_model_dir(args.init_from) if args.init_from else None
     cfg, mcfg, source, provenance = _prepare(args)
     provenance["command"] = getattr(args, "command_line", None)
     from gabaapp.training.loop import train
@@ -239,6 +292,7 @@ def run_train(args: argparse.Namespace) -> int:
         provenance=provenance,
         progress=args.progress,
         stop_after_epochs=args.stop_after,
+        init_from=args.init_dir,
     )
     if result.card:
         val = result.card["metrics"]["validation"]

@@ -53,6 +53,9 @@ HISTORY_COLUMNS = (
     "val_mae",
     "seconds",
 )
+# Model fields that only weight the loss over epochs (not the network): a fine-tuning run
+# (`init_from`) may change them.
+LOSS_SCHEDULE_FIELDS = ("q_weight_start", "q_weight_ramp_epochs")
 # TrainConfig fields that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = ("max_epochs", "device", "amp", "time_limit_s")
 
@@ -152,6 +155,34 @@ def evaluate_loss(
     return sum(losses) / len(x), np.concatenate(preds)
 
 
+def _initial_weights(
+    model_dir: str | Path, model_name: str, model_config: Any
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Return (state dict, provenance) of the model in `model_dir` (sha256-checked by
+    load_model); UsageError when its family or architecture differs from the one trained."""
+    from gabaapp.models.card import load_model
+
+    model, card = load_model(model_dir)
+    wanted = config_to_dict(model_config)
+    changed = sorted(
+        k
+        for k in set(wanted) | set(card["architecture"])
+        if wanted.get(k) != card["architecture"].get(k) and k not in LOSS_SCHEDULE_FIELDS
+    )
+    if card["model"] != model_name or changed:
+        raise UsageError(
+            f"--init-from {model_dir}: its {card['model']} architecture differs from the model "
+            f"to train ({model_name}; fields {changed}); train with its architecture"
+        )
+    provenance = {
+        "path": str(model_dir),
+        "id": card.get("id"),
+        "weights_sha256": card["weights"]["sha256"],
+        "command": card.get("command"),
+    }
+    return model.state_dict(), provenance
+
+
 def _compat_key(model_name: str, model_config: Any, cfg: TrainConfig, provenance: dict) -> str:
     """Return the JSON that a checkpoint must match to be resumed."""
     train = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_CHANGES}
@@ -161,6 +192,7 @@ def _compat_key(model_name: str, model_config: Any, cfg: TrainConfig, provenance
         "train": train,
         "basis": provenance.get("basis"),
         "synthesis": provenance.get("synthesis"),
+        "initialised_from": (provenance.get("initialised_from") or {}).get("weights_sha256"),
     }
     return json.dumps(key, sort_keys=True, default=str)
 
@@ -240,6 +272,7 @@ def train(
     progress: bool | None = None,
     stop_after_epochs: int | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train model `cfg.model` with `model_config` on spectra drawn from `source`.
 
@@ -247,7 +280,10 @@ def train(
     pred_vs_true_val.png, weights.safetensors + card.json (best epoch). `provenance` goes into
     the card and the resume check (keys: basis, synthesis, simulator_version, valid_for, ...).
     `stop_after_epochs` ends this call early as if interrupted (for tests and time-boxed jobs)
-    without writing the card. Returns a TrainResult.
+    without writing the card. `init_from` (a model folder with card.json) starts from that
+    model's weights instead of a random initialisation (fine-tuning, e.g. for another
+    sequence); its family and architecture must equal `cfg.model` and `model_config`, and the
+    card records it under `initialised_from`. Returns a TrainResult.
     """
     budget_start = time.perf_counter()  # cfg.time_limit_s counts this call's wall time
     out_dir = Path(out_dir)
@@ -268,12 +304,19 @@ def train(
         )
     if resume and not ckpt_path.exists():
         raise UsageError(f"--resume: no {CHECKPOINT_NAME} in {out_dir}; start without --resume")
+    init_state = None
+    if init_from is not None:
+        init_state, provenance["initialised_from"] = _initial_weights(
+            init_from, cfg.model, model_config
+        )
     compat = _compat_key(cfg.model, model_config, cfg, provenance)
     # Check the checkpoint before the (slow) drawing of the validation set and pool.
     ckpt = _load_checkpoint(ckpt_path, compat) if resume else None
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, model_config).to(device)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimiser,

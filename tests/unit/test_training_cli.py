@@ -129,3 +129,24 @@ def test_bundled_configs_parse():
             args = build_train_parser().parse_args(["out", "--config", str(path)])
             cfg, mcfg, synth, basis = configs_from(args, tomllib.loads(path.read_text()))
             assert cfg.model in name and basis["sequence_presets"]
+
+
+def test_init_from_a_bundled_model_fine_tunes_it(tmp_path, basis_file, capsys):
+    from gabaapp.pipeline import bundled_model_dir
+
+    options = [
+        "--init-from", "cnn-v1", "--basis", str(basis_file), "--n-train", "32", "--n-val", "16",
+        "--epochs", "1", "--batch-size", "16", "--no-progress",
+    ]  # fmt: skip
+    assert main(["train", str(tmp_path / "tuned"), *options]) == 0
+    card = json.loads((tmp_path / "tuned" / "card.json").read_text())
+    bundled = json.loads((bundled_model_dir("cnn-v1") / "card.json").read_text())
+    assert card["model"] == "cnn" and card["architecture"] == bundled["architecture"]
+    assert card["initialised_from"]["id"] == "cnn-v1"
+    assert card["initialised_from"]["weights_sha256"] == bundled["weights"]["sha256"]
+    # The architecture comes from the card: another preset or family is a usage error.
+    assert main(["train", str(tmp_path / "b"), *options, "--preset", "cnn_paper"]) == 64
+    assert main(["train", str(tmp_path / "c"), *options, "--model", "yae"]) == 64
+    missing = str(tmp_path / "nothing" / "here")
+    assert main(["train", str(tmp_path / "d"), "--init-from", missing]) == 66
+    assert "no card.json" in capsys.readouterr().err

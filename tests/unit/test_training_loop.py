@@ -220,3 +220,34 @@ def test_resume_is_exact_with_fresh_sobol_spectra(tmp_path):
         full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
     ):
         torch.testing.assert_close(v, v2, rtol=0, atol=0)
+
+
+def test_init_from_starts_at_that_models_weights(tmp_path):
+    cfg = tiny_cfg()
+    first = train(tmp_path / "a", ToyGenerator(), tiny_yae(), cfg, progress=False)
+    start = train(
+        tmp_path / "b",
+        ToyGenerator(),
+        tiny_yae(),
+        cfg,
+        progress=False,
+        stop_after_epochs=0,
+        init_from=tmp_path / "a",
+    )
+    for v, v2 in zip(
+        first.model.state_dict().values(), start.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(v.cpu(), v2.cpu(), rtol=0, atol=0)
+    tuned = train(
+        tmp_path / "c", ToyGenerator(), tiny_yae(), cfg, progress=False, init_from=tmp_path / "a"
+    )
+    card = json.loads((tmp_path / "c" / "card.json").read_text())
+    assert card["initialised_from"]["weights_sha256"] == first.card["weights"]["sha256"]
+    assert tuned.best_epoch >= 1
+
+
+def test_init_from_a_different_architecture_is_refused(tmp_path):
+    train(tmp_path / "a", ToyGenerator(), tiny_yae(), tiny_cfg(max_epochs=1), progress=False)
+    wider = model_config("yae", n_points=N_POINTS, lin=3, lout=3, units=32, dropout=0.1)
+    with pytest.raises(UsageError, match="units"):
+        train(tmp_path / "b", ToyGenerator(), wider, tiny_cfg(), init_from=tmp_path / "a")
