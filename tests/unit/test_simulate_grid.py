@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from test_simulate_generator import LINES_OFF, LINES_ON  # zero-linewidth singlets, GABA edited
 
 import gabaapp.preproc.features as features
 from gabaapp.config import AugmentationConfig, SynthesisConfig
@@ -21,15 +22,6 @@ from gabaapp.spectra import Acquisition, Basis
 
 ACQ = Acquisition(f0_mhz=123.2, dwell_s=0.0005, n_points=4096, centre_ppm=3.0)
 GRID = grid_sampling_for(ACQ)  # same field and acquisition time, ~863 Hz, ~1767 points
-# Zero-linewidth singlets per metabolite (ppm, protons); GABA edited as in MEGA-PRESS.
-LINES_OFF = {
-    "Cr": [(3.015, 3.0), (3.913, 2.0)],
-    "GABA": [(3.01, 1.0), (1.89, 1.0)],
-    "Gln": [(2.45, 2.0)],
-    "Glu": [(2.35, 2.0)],
-    "NAA": [(2.01, 3.0)],
-}
-LINES_ON = dict(LINES_OFF, GABA=[(3.01, 2.0)])
 
 
 def _fid(lines, acq: Acquisition) -> np.ndarray:
