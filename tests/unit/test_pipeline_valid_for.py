@@ -79,7 +79,7 @@ def test_unknown_parameters_are_not_judged():
 
 
 def test_bundled_cards_cover_both_3t_frequencies():
-    for model in ("yae-v1", "cnn-v1"):
+    for model in ("yae-v2", "cnn-v1"):
         card = json.loads((bundled_model_dir(model) / "card.json").read_text())
         valid_for = card["valid_for"]
         assert valid_for_warnings(_acq(123.2), _pulses(1.9, 7.5), valid_for) == []
