@@ -190,12 +190,11 @@ def resolve_model_dir(name: str) -> Path:
 def init_model_config(args: argparse.Namespace, file_cfg: dict[str, Any], init_dir: Path):
     """Return (model name, model config) of `--init-from`: the card's family and architecture,
     with only the loss-schedule fields of [model] applied; UsageError for anything else."""
-    import json
-
+    from gabaapp.models.card import read_card
     from gabaapp.models.registry import config_from_dict
     from gabaapp.training.loop import LOSS_SCHEDULE_FIELDS
 
-    card = json.loads((init_dir / "card.json").read_text())
+    card = read_card(init_dir)  # DataError for a broken card
     file_model = file_cfg.get("train", {}).get("model")
     for given in (args.model, file_model):
         if given is not None and given != card["model"]:
