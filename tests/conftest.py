@@ -17,3 +17,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA} (clone the project beside shared/)")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """Run a test with one torch CPU thread (tiny models run fastest, and least disturbed by
+    other jobs, on one thread); restore the setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from gabaapp.config import TrainConfig
 from gabaapp.errors import CannotCreateOutputError, DataError, UsageError
+from gabaapp.io.atomic import atomic_path
 from gabaapp.models.card import save_model
 from gabaapp.models.inference import predict
 from gabaapp.models.registry import build_model, config_to_dict
@@ -213,9 +214,8 @@ def _set_rng_state(device: torch.device, gen: torch.Generator, state: dict) -> N
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
     """torch.save to a temporary file, then rename (an interrupted save never corrupts)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _load_checkpoint(path: Path, compat: str) -> dict:

@@ -28,6 +28,7 @@ import numpy as np
 
 from gabaapp.constants import METABOLITES
 from gabaapp.errors import DataError, NoInputError, UsageError
+from gabaapp.models.card import read_card
 from gabaapp.training.metrics import TSV_COLUMNS, MetricRow, evaluate, metrics_to_dict
 
 log = logging.getLogger(__name__)
@@ -52,22 +53,12 @@ class ModelSpec:
     card: dict = field(default_factory=dict, compare=False)
 
 
-def _read_card(folder: Path) -> dict:
-    try:
-        card = json.loads((folder / "card.json").read_text())
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read the model card {folder / 'card.json'}: {err}") from err
-    if not isinstance(card, dict) or "model" not in card:
-        raise DataError(f"{folder / 'card.json'} is not a gabaapp model card (no 'model' key)")
-    return card
-
-
 def model_spec(target: str | Path) -> ModelSpec:
     """Return the ModelSpec of a model folder (with card.json), 'lcm', or a bundled model's
     id or family name; UsageError when `target` is none of these."""
     path = Path(target)
     if (path / "card.json").is_file():
-        card = _read_card(path)
+        card = read_card(path)
         return ModelSpec(str(card.get("id") or path.name), str(card["model"]), path, card)
     if str(target) == LCM:
         return ModelSpec(LCM, LCM)
@@ -84,7 +75,7 @@ def model_spec(target: str | Path) -> ModelSpec:
         raise UsageError(
             f"{target!r} is not a model folder, 'lcm' or a bundled model name ({err})"
         ) from err
-    card = _read_card(folder)
+    card = read_card(folder)
     return ModelSpec(str(card.get("id") or folder.name), str(card["model"]), folder, card)
 
 

@@ -17,12 +17,7 @@ from gabaapp.spectra import Acquisition, Basis
 PEAKS_PPM = {"Cr": 3.02, "GABA": 3.0, "Gln": 2.45, "Glu": 2.35, "NAA": 2.01}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

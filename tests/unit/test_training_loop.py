@@ -51,13 +51,7 @@ class ToyGenerator:
         return Batch(x, clean, y, {"lw": lw.squeeze()})
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest (and least disturbed by other jobs) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cfg(**kw) -> TrainConfig:
