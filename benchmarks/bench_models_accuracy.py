@@ -93,6 +93,9 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="where the models run (cpu, cuda)")
     ap.add_argument("--fida-dir", type=Path, default=FIDA_DIR, help="the FID-A basis folder")
     ap.add_argument("--results", type=Path, default=RESULTS, help="output folder")
+    ap.add_argument(
+        "--precision", default="float32", choices=("float32", "bfloat16"), help="network arithmetic"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     results = args.results
@@ -104,14 +107,14 @@ def main() -> None:
         x, _, y = draw_set(SpectrumGenerator(basis, synth), args.n, SEED, 500, with_clean=False)
         data[name] = (x, y.numpy())
         print(f"test set {name}: {args.n} spectra in {time.perf_counter() - t0:.1f} s")
-    out = {"seed": SEED, "n": args.n, "models": {}}
+    out = {"seed": SEED, "n": args.n, "precision": args.precision, "models": {}}
     for model_dir in args.model_dirs:
         model, card = load_model(model_dir)
         model.to(args.device)
         label = model_dir.name
         out["models"][label] = {"model": card["model"], "sets": {}}
         for name, (x, y) in data.items():
-            pred, _ = predict(model, x, 1)
+            pred, _ = predict(model, x, 1, precision=args.precision)
             rows = evaluate(y, pred)
             results.mkdir(parents=True, exist_ok=True)
             write_metrics_tsv(rows, results / f"accuracy_{label}_{name}.tsv")

@@ -98,6 +98,7 @@ def run_participant(
         scans=scans,
         models=tuple(args.models),
         device=args.device,
+        precision=args.precision,
         nprocs=args.nprocs,
         plugin=args.plugin,
         plugin_args=args.plugin_args,

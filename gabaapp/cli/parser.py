@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gabaapp.__about__ import __version__
-from gabaapp.config import PARTICIPANT_MODELS, RunConfig
+from gabaapp.config import PARTICIPANT_MODELS, PRECISIONS, RunConfig
 from gabaapp.errors import UnknownAnalysisLevelError, UsageError
 
 ANALYSIS_LEVELS = ("participant", "group")
@@ -333,6 +333,13 @@ def build_bids_app_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", default="cpu", help="torch device for the models: cpu or cuda[:N]")
     run.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="network arithmetic: bfloat16 autocast is 2-3x faster on CPUs with AVX-512-BF16 "
+        "or AMX and on GPUs, with outputs within ~1e-3 of float32 (default: float32)",
+    )
+    run.add_argument(
         "--config-file",
         "--config_file",
         dest="config_file",
@@ -390,5 +397,10 @@ def parse_bids_app_args(argv: Sequence[str]) -> argparse.Namespace:
         {} if args.bids_filter_file is None else load_bids_filters(args.bids_filter_file)
     )
     args.plugin_settings = plugin_settings(args)
-    args.run_config = RunConfig(models=tuple(args.models), device=args.device, nprocs=args.nprocs)
+    args.run_config = RunConfig(
+        models=tuple(args.models),
+        device=args.device,
+        nprocs=args.nprocs,
+        precision=args.precision,
+    )
     return args

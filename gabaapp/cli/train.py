@@ -23,7 +23,13 @@ from typing import Any
 
 from gabaapp.cli.parser import _Parser
 from gabaapp.cli.run import configure_logging
-from gabaapp.config import TRAIN_MODELS, AugmentationConfig, SynthesisConfig, TrainConfig
+from gabaapp.config import (
+    PRECISIONS,
+    TRAIN_MODELS,
+    AugmentationConfig,
+    SynthesisConfig,
+    TrainConfig,
+)
 from gabaapp.errors import NoInputError, UsageError
 
 log = logging.getLogger("gabaapp.cli.train")
@@ -365,6 +371,12 @@ def build_validate_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("validation"), help="output folder")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="network arithmetic (bfloat16: autocast, 2-3x faster where supported)",
+    )
+    p.add_argument(
         "--mc-samples",
         dest="mc_samples",
         type=int,
@@ -396,6 +408,7 @@ def run_validate(args: argparse.Namespace) -> int:
         datasets,
         args.out,
         device=args.device,
+        precision=args.precision,
         mc_samples=args.mc_samples,
         validate_bids=args.validate_bids,
         plots=args.plots,

@@ -61,6 +61,7 @@ class _QuantifyInputSpec(_ScanInputSpec):
     state_file = File(exists=True, mandatory=True, desc="pickled Preprocessed")
     model = traits.Str(mandatory=True, desc="yae, cnn, fcnn or lcm")
     device = traits.Str("cpu", usedefault=True)
+    precision = traits.Enum("float32", "bfloat16", usedefault=True, desc="network arithmetic")
     model_dir = traits.Str("", usedefault=True, desc="weights folder; '' = bundled")
     lcm_options = traits.Dict(desc="LcmConfig fields (--config-file [lcm]); {} = defaults")
 
@@ -77,7 +78,12 @@ class QuantifyScan(SimpleInterface):
             pre = pipeline.load_state(i.state_file)
             lcm_config = options_from_mapping(LcmConfig, "lcm", i.lcm_options or {})
             result = pipeline.quantify_scan(
-                pre, i.model, i.device, i.model_dir or None, lcm_config=lcm_config
+                pre,
+                i.model,
+                i.device,
+                i.model_dir or None,
+                lcm_config=lcm_config,
+                precision=i.precision,
             )
         path = os.path.join(runtime.cwd, f"quantification_{i.model}.pkl")
         self._results["state_file"] = str(pipeline.save_state(result, path))

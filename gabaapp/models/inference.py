@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gabaapp.config import PRECISIONS
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,9 +23,6 @@ def _enable_dropout(model: nn.Module) -> int:
             module.train()
             n += 1
     return n
-
-
-PRECISIONS = ("float32", "bfloat16")
 
 
 @torch.inference_mode()

@@ -176,6 +176,7 @@ def predict_dataset(
     mc_samples: int | None = None,
     validate_bids: bool = True,
     on_scan: Callable[[str], None] | None = None,
+    precision: str = "float32",
 ) -> tuple[dict[str, Predictions], list[dict]]:
     """Run the participant-level steps on every scan of a phantom dataset and quantify it with
     each model; return ({model label: Predictions}, failures [{scan, error}]).
@@ -214,6 +215,7 @@ def predict_dataset(
                         model_dir=m.model_dir,
                         device=device,
                         n_samples=n_samples,
+                        precision=precision,
                     )
                 preds[m.label] = _in_metabolite_order(q.names, q.concentrations)
                 seconds[m.label] = time.perf_counter() - start
@@ -360,6 +362,7 @@ def validate(
     validate_bids: bool = True,
     plots: bool = True,
     on_scan: Callable[[str], None] | None = None,
+    precision: str = "float32",
 ) -> ValidationResult:
     """Validate `models` on the phantom `datasets`; write to `out_dir`: validation_metrics.tsv
     (+ .json sidecar), validation_predictions.tsv and predicted-vs-true PNGs
@@ -388,6 +391,7 @@ def validate(
             mc_samples=mc_samples,
             validate_bids=validate_bids,
             on_scan=on_scan,
+            precision=precision,
         )
         predictions += preds.values()
         failures += failed
@@ -400,6 +404,7 @@ def validate(
     files = [write_metrics_table(metrics, out / METRICS_NAME)]
     mc = pipeline.MC_SAMPLES if mc_samples is None else mc_samples
     sidecar = _sidecar(models, dict(zip(labels, map(str, datasets), strict=True)), failures, mc)
+    sidecar["NetworkPrecision"] = precision
     sidecar["Metrics"] = {
         f"{dataset}/{model}": metrics_to_dict(rows) for (dataset, model), rows in metrics.items()
     }

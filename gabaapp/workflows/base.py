@@ -48,10 +48,12 @@ def init_single_scan_wf(
     device: str = "cpu",
     model_dirs: Mapping[str, str | Path] | None = None,
     options: Mapping[str, Mapping] | None = None,
+    precision: str = "float32",
 ) -> pe.Workflow:
     """Return the workflow of one scan: preprocess -> quantify (per model) -> outputs.
     `model_dirs` maps a network to its weights folder (default: bundled weights); `options`
-    holds the --config-file tables {"preproc": {...}, "lcm": {...}} (default: defaults)."""
+    holds the --config-file tables {"preproc": {...}, "lcm": {...}} (default: defaults);
+    `precision` is the networks' arithmetic (float32 or bfloat16)."""
     options = options or {}
     key = pipeline.scan_key(scan.entities)
     wf = pe.Workflow(name=f"scan_{_node_name(key)}_wf")
@@ -73,6 +75,7 @@ def init_single_scan_wf(
                 **common,
                 model=model,
                 device=device,
+                precision=precision,
                 model_dir=folder,
                 lcm_options=dict(options.get("lcm") or {}),
             ),
@@ -98,9 +101,10 @@ def init_participant_wf(
     device: str = "cpu",
     model_dirs: Mapping[str, str | Path] | None = None,
     options: Mapping[str, Mapping] | None = None,
+    precision: str = "float32",
 ) -> pe.Workflow:
     """Return the participant-level workflow: one sub-workflow per subject, one per scan
-    (`options`: the --config-file tables, see init_single_scan_wf)."""
+    (`options`, `precision`: see init_single_scan_wf)."""
     wf = pe.Workflow(name="gabaapp_participant_wf", base_dir=str(work_dir))
     by_subject: dict[str, list[Scan]] = {}
     for scan in scans:
@@ -109,7 +113,7 @@ def init_participant_wf(
         sub_wf = pe.Workflow(name=f"sub_{_node_name(subject)}_wf")
         sub_wf.add_nodes(
             [
-                init_single_scan_wf(s, out_dir, models, device, model_dirs, options)
+                init_single_scan_wf(s, out_dir, models, device, model_dirs, options, precision)
                 for s in subject_scans
             ]
         )
@@ -227,6 +231,7 @@ def run_participant_level(
     validate: bool = True,
     models: Sequence[str] = ("yae",),
     device: str = "cpu",
+    precision: str = "float32",
     nprocs: int = 1,
     plugin: str | None = None,
     plugin_args: str | Mapping | None = None,
@@ -264,7 +269,9 @@ def run_participant_level(
     plugin_name, args = plugin_settings(nprocs, plugin, plugin_args, plugin_file)
     if not reports_only:
         _configure_nipype(work_dir)
-        wf = init_participant_wf(scans, out_dir, work_dir, models, device, model_dirs, options)
+        wf = init_participant_wf(
+            scans, out_dir, work_dir, models, device, model_dirs, options, precision
+        )
         with _one_thread_per_worker(plugin_name, args):
             try:
                 wf.run(plugin=plugin_name, plugin_args=args)

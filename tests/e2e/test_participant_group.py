@@ -72,8 +72,16 @@ def finished_run(tmp_path_factory, yae_dir):
     bids, out, work = _phantom_dataset(base / "bids", (*SUBJECTS, BAD)), base / "out", base / "work"
     bad = bids / f"sub-{BAD}" / "mrs" / f"sub-{BAD}_acq-megapress68_svs.nii.gz"
     bad.write_bytes(gzip.compress(b"this is not a NIfTI file"))
+    # bfloat16 here (float32 is the default everywhere else): checks --precision reaches the
+    # quantify nodes through the nipype workflow.
     code = run_participant_level(
-        bids, out, work_dir=work, models=MODELS, model_dirs={"yae": yae_dir}, validate=False
+        bids,
+        out,
+        work_dir=work,
+        models=MODELS,
+        model_dirs={"yae": yae_dir},
+        validate=False,
+        precision="bfloat16",
     )
     return bids, out, work, code
 
@@ -94,6 +102,7 @@ def test_participant_level_writes_every_expected_file(finished_run):
             assert all(math.isfinite(r["concentration"]) for r in rows)
         sidecar = json.loads((mrs / f"{stem}_desc-yae_concentrations.json").read_text())
         assert sidecar["Quantifier"]["WeightsSHA256"] and sidecar["QC"]["metrics"]
+        assert sidecar["Quantifier"]["Precision"] == "bfloat16"
         page = (out / f"sub-{sub}.html").read_text()
         assert "data:image/png;base64," in page and stem in page
     assert (out / "logs" / "CITATION.md").is_file() and (out / "logs" / "CITATION.bib").is_file()
@@ -141,7 +150,13 @@ def test_rerun_gives_identical_tables_without_redoing_work(finished_run, yae_dir
     before = _tables(out)
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*_concentrations.tsv")}
     code = run_participant_level(
-        bids, out, work_dir=work, models=MODELS, model_dirs={"yae": yae_dir}, validate=False
+        bids,
+        out,
+        work_dir=work,
+        models=MODELS,
+        model_dirs={"yae": yae_dir},
+        validate=False,
+        precision="bfloat16",  # as the first run: same node inputs, so nipype's cache is used
     )
     assert code == 65  # the corrupt scan still fails; the finished ones are not redone
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes  # cached nodes: not rewritten

@@ -51,6 +51,11 @@ def test_nprocs_selects_multiproc_with_that_many_processes(tmp_path):
     assert args.verbose == 2
 
 
+def test_precision_reaches_the_run_config_and_defaults_to_float32(tmp_path):
+    assert _parse(tmp_path).run_config.precision == "float32"
+    assert _parse(tmp_path, "--precision", "bfloat16").run_config.precision == "bfloat16"
+
+
 def test_plugin_and_json_plugin_args_pass_through(tmp_path):
     args = _parse(
         tmp_path, "--plugin", "SLURM", "--plugin-args", '{"sbatch_args": "-p short --mem 4G"}'
@@ -116,6 +121,7 @@ def test_bad_bids_filter_file_is_a_usage_error_saying_why(tmp_path, content, rea
         (["--nprocs", "two"], "not a whole number"),
         (["--model", "gpt"], "invalid choice"),
         (["--device", "gpu"], "--device must be"),
+        (["--precision", "float16"], "invalid choice"),
         (["--config-file", "missing.toml"], "file not found"),
         (["--use-plugin", "missing.yml"], "file not found"),
         (["--no-such-option"], "unrecognized arguments"),
@@ -171,7 +177,7 @@ def test_parser_offers_every_bids_app_option():
     expected = {
         "--participant-label", "--participant_label", "--session-label", "--bids-filter-file",
         "--bids-database-dir", "--skip-bids-validation", "-w", "--work-dir", "--nprocs",
-        "--use-plugin", "--plugin", "--plugin-args", "--model", "--device", "--config-file",
+        "--use-plugin", "--plugin", "--plugin-args", "--model", "--device", "--precision", "--config-file",
         "--reports-only", "--version", "-v",
     }  # fmt: skip
     offered = {s for a in build_bids_app_parser()._actions for s in a.option_strings}

@@ -13,6 +13,7 @@ import pytest
 
 from gabaapp import pipeline
 from gabaapp.constants import METABOLITES
+from gabaapp.errors import UsageError
 from gabaapp.io.nifti_mrs import read_header_extension
 from gabaapp.report import tables
 from gabaapp.spectra import Acquisition, fid_to_spectrum
@@ -98,6 +99,22 @@ def test_quantify_network_returns_concentrations_sd_and_reconstruction(small_yae
     assert q.info["WeightsSHA256"] == digest
     again = pipeline.quantify_network(x, "yae", model_dir=small_yae, n_samples=8)
     np.testing.assert_array_equal(q.concentrations, again.concentrations)  # seeded MC dropout
+
+
+def test_bfloat16_quantification_is_close_to_float32_and_says_so(small_yae):
+    x = pipeline.network_grid(_preprocessed())
+    full = pipeline.quantify_network(x, "yae", model_dir=small_yae, n_samples=1)
+    half = pipeline.quantify_network(
+        x, "yae", model_dir=small_yae, n_samples=1, precision="bfloat16"
+    )
+    assert full.info["Precision"] == "float32" and half.info["Precision"] == "bfloat16"
+    # bfloat16 keeps 8 significant bits: relative rounding 2**-8 per operand, so outputs move by
+    # about 1e-2 of their scale at most, but they do move (autocast is really on).
+    scale = np.abs(full.concentrations).max()
+    diff = np.abs(half.concentrations - full.concentrations)
+    assert diff.max() <= 0.02 * scale and diff.max() > 0
+    with pytest.raises(UsageError, match="precision must be one of"):
+        pipeline.quantify_network(x, "yae", model_dir=small_yae, precision="float16")
 
 
 def test_scan_outputs_and_participant_report(small_yae, tmp_path):
