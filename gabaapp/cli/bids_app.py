@@ -100,9 +100,9 @@ def run_participant(
         device=args.device,
         precision=args.precision,
         nprocs=args.nprocs,
-        plugin=args.plugin,
-        plugin_args=args.plugin_args,
-        plugin_file=args.use_plugin,
+        # resolved once by the parser (the --use-plugin file is read there, not again)
+        plugin=args.plugin_settings["plugin"],
+        plugin_args=args.plugin_settings["plugin_args"],
         reports_only=args.reports_only,
         options=options,
     )

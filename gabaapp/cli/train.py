@@ -181,16 +181,18 @@ def synthesis_from(section: dict[str, Any], preset: str | None) -> SynthesisConf
 
 
 def resolve_model_dir(name: str) -> Path:
-    """Return the folder of a trained model: `name` itself if it holds card.json, else the
-    bundled model of that id; NoInputError otherwise."""
-    path = Path(name)
-    if (path / "card.json").is_file():
-        return path
-    from gabaapp.pipeline import bundled_model_dir
+    """Return the folder of a trained network named as `gabaapp train validate` names models
+    (a folder with card.json, a bundled model's id or family); NoInputError when `name` names
+    none, UsageError for 'lcm' (no weights)."""
+    from gabaapp.training.validate import model_spec
 
-    if "/" not in name and "\\" not in name:
-        return bundled_model_dir(name)
-    raise NoInputError(f"{name} is not a model folder (no card.json)")
+    try:
+        spec = model_spec(name)
+    except UsageError as err:
+        raise NoInputError(str(err)) from None
+    if spec.model_dir is None:
+        raise UsageError(f"{name!r} has no weights to start from; name a trained network")
+    return spec.model_dir
 
 
 def init_model_config(args: argparse.Namespace, file_cfg: dict[str, Any], init_dir: Path):

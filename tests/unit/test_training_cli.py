@@ -145,3 +145,5 @@ def test_init_from_a_bundled_model_fine_tunes_it(tmp_path, basis_file, capsys):
     missing = str(tmp_path / "nothing" / "here")
     assert main(["train", str(tmp_path / "d"), "--init-from", missing]) == 66
     assert "no card.json" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "e"), "--init-from", "lcm"]) == 64  # no weights
+    assert "has no weights" in capsys.readouterr().err
