@@ -178,6 +178,19 @@ def plot(r, name: str, folder: Path) -> None:
     plt.close(fig)
 
 
+def ratio_crlb(r, num: tuple[str, ...], den: tuple[str, ...]) -> float:
+    """Return the CRLB of sum(num) / sum(den) by first-order propagation of the amplitude
+    covariance (sums of amplitudes, e.g. tNAA / tCr)."""
+    a = r.amplitudes
+    top, bottom = sum(a[n] for n in num), sum(a[n] for n in den)
+    grad = np.zeros(len(r.names))
+    for n in num:
+        grad[r.names.index(n)] += 1.0 / bottom
+    for n in den:
+        grad[r.names.index(n)] -= top / bottom**2
+    return float(np.sqrt(grad @ r.amplitude_covariance @ grad))
+
+
 def summarise(r, acq, cpu_s: float) -> dict[str, object]:
     """Return the JSON row of one fit."""
     a = r.amplitudes
@@ -191,6 +204,8 @@ def summarise(r, acq, cpu_s: float) -> dict[str, object]:
         "baseline_stiffness": r.baseline_stiffness,
         "tnaa_to_tcr": (a["NAA"] + a["NAAG"]) / tcr,
         "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
+        "tnaa_to_tcr_crlb": ratio_crlb(r, ("NAA", "NAAG"), ("Cr", "PCr")),
+        "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
         "crlb_percent": {k: (v if np.isfinite(v) else None) for k, v in r.crlb_percent.items()},
         "individual_shift_hz": r.individual_shift_hz,
         "lorentz_hz": r.lorentz_hz,

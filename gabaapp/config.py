@@ -265,6 +265,9 @@ class LcmConfig:
     # (fit_spectrum, e.g. PRESS), off for MEGA-PRESS (fit_megapress); "on" / "off" force it.
     individual_shifts: str = "auto"
     individual_shift_sd_ppm: float = 0.004
+    # With individual shifts on and this SD > 0, each column also gets its own extra
+    # Lorentzian width (>= 0, Gaussian prior of this SD in Hz, limit 3 SDs); 0 disables.
+    individual_width_sd_hz: float = 0.0
     # MM/lipid set of single-spectrum fits (MEGA-PRESS fits keep their 0.9/1.7/3.0 ppm lines):
     # "gaussian" (Gaussians at 0.9-3.9 ppm) or "lcmodel" (LCModel's short-TE MM and lipid
     # set, gabaapp.lcm.mm.SHORT_TE_COMPONENTS). Needs include_mm.
@@ -303,6 +306,8 @@ class LcmConfig:
             )
         if self.mm_set not in ("gaussian", "lcmodel"):
             raise UsageError(f"LCM mm_set {self.mm_set!r} unknown; choose 'gaussian' or 'lcmodel'")
+        if self.individual_width_sd_hz < 0:
+            raise UsageError("LCM individual_width_sd_hz must be >= 0")
         if not self.individual_shift_sd_ppm > 0:
             raise UsageError("LCM individual_shift_sd_ppm must be > 0")
 

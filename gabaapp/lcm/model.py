@@ -76,6 +76,10 @@ class Problem:
     # when the weights are 1 / noise SD). The d_k follow the kernel values in theta.
     column_shift_mask: np.ndarray | None = None  # bool [n_amp]
     column_shift_sd_hz: float | np.ndarray = 1.0  # prior SD, one or one per column [n_amp]
+    # With a positive SD the same columns also get their own extra Lorentzian width e_k Hz
+    # (B_k(t) exp(-pi e_k t), as LCModel's individual T2 broadening), Gaussian prior about 0;
+    # the e_k follow the d_k in theta.
+    column_width_sd_hz: float = 0.0
 
     def __post_init__(self) -> None:
         self.n_groups, self.n_amp, _ = self.columns.shape
@@ -94,7 +98,9 @@ class Problem:
         self.shifted = np.zeros(0, int) if mask is None else np.flatnonzero(mask)
         self.n_cs = self.shifted.size
         self.cs_start = self.k_start + self.n_k
-        self.n_theta = self.cs_start + self.n_cs
+        self.n_cw = self.n_cs if self.column_width_sd_hz > 0 else 0
+        self.cw_start = self.cs_start + self.n_cs
+        self.n_theta = self.cw_start + self.n_cw
         if not self.n_k:
             self.kernel_phasors = np.zeros((0, self.time_s.size), complex)
             self.kernel_pen_matrix = np.zeros((0, self.n_theta))
@@ -127,15 +133,21 @@ class Problem:
         self.kernel_pen_offset = np.zeros(rows.shape[0])
 
     def _build_column_shifts(self) -> None:
-        """Append the prior rows d_k / sd of the individual shifts to the penalty rows."""
+        """Append the prior rows d_k / sd (and e_k / sd_w) to the penalty rows on theta.
+
+        They join kernel_pen_matrix, which holds every penalty row on theta, so that the
+        residual, the VarPro Jacobian and the CRLB (gabaapp.lcm.crlb) treat them alike.
+        """
         if not self.n_cs:
             return
-        rows = np.zeros((self.n_cs, self.n_theta))
+        n_new = self.n_cs + self.n_cw
+        rows = np.zeros((n_new, self.n_theta))
         sd = np.broadcast_to(np.asarray(self.column_shift_sd_hz, float), (self.n_amp,))
         self.shift_sd_hz = sd[self.shifted]
-        rows[np.arange(self.n_cs), self.cs_start + np.arange(self.n_cs)] = 1.0 / self.shift_sd_hz
+        prior_sd = np.concatenate([self.shift_sd_hz, np.full(self.n_cw, self.column_width_sd_hz)])
+        rows[np.arange(n_new), self.cs_start + np.arange(n_new)] = 1.0 / prior_sd
         self.kernel_pen_matrix = np.vstack([self.kernel_pen_matrix, rows])
-        self.kernel_pen_offset = np.concatenate([self.kernel_pen_offset, np.zeros(self.n_cs)])
+        self.kernel_pen_offset = np.concatenate([self.kernel_pen_offset, np.zeros(n_new)])
 
     @property
     def n_pen(self) -> int:
@@ -154,16 +166,25 @@ class Problem:
         out[self.shifted] = theta[self.cs_start : self.cs_start + self.n_cs]
         return out
 
+    def column_widths_hz(self, theta: np.ndarray) -> np.ndarray:
+        """Return the individual extra Lorentzian width (Hz) of every column [n_amp] (0: none)."""
+        out = np.zeros(self.n_amp)
+        if self.n_cw:
+            out[self.shifted] = theta[self.cw_start : self.cw_start + self.n_cw]
+        return out
+
     def _shifted_columns(self, g: int, theta: np.ndarray) -> np.ndarray:
-        """Return group g's basis FIDs [n_amp, N] with their individual shifts applied."""
+        """Return group g's basis FIDs [n_amp, N] with their individual shifts (and widths)."""
         if not self.n_cs:
             return self.columns[g]
-        d = theta[self.cs_start : self.cs_start + self.n_cs]
+        rates = 2j * np.pi * theta[self.cs_start : self.cs_start + self.n_cs]
+        if self.n_cw:
+            rates = rates - np.pi * theta[self.cw_start : self.cw_start + self.n_cw]
         cache = getattr(self, "_shift_cache", None)  # solver calls repeat the same theta
-        if cache is None or cache[0] != g or not np.array_equal(cache[1], d):
+        if cache is None or cache[0] != g or not np.array_equal(cache[1], rates):
             cols = self.columns[g].copy()
-            cols[self.shifted] *= _phasors(d, self.time_s)
-            self._shift_cache = cache = (g, d.copy(), cols)
+            cols[self.shifted] *= _exponentials(rates, self.time_s)
+            self._shift_cache = cache = (g, rates.copy(), cols)
         return cache[2]
 
     def kernel(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,9 +278,11 @@ class Problem:
             )
             if self.n_k:  # d L / d x_j = phasor_j - 1
                 stack = np.concatenate([stack, plain * self.kernel_phasors])
-            if self.n_cs:  # d/d d_k: column k alone, times 2 pi i t
+            if self.n_cs:  # d/d d_k (d/d e_k): column k alone, times 2 pi i t (-pi t)
                 own = amps[self.shifted, None] * cols[self.shifted] * (decay * shape)
                 stack = np.concatenate([stack, 2j * np.pi * t * own])
+                if self.n_cw:
+                    stack = np.concatenate([stack, -np.pi * t * own])
             spec = np.fft.fftshift(np.fft.fft(stack, axis=-1), axes=-1)[:, self.window]
             rel_ppm = self.ppm - self.ppm_ref
             spec *= np.exp(1j * (ph0 + ph1 * rel_ppm))
@@ -268,7 +291,7 @@ class Problem:
             dg[g, base + 1] = 1j * model
             dg[g, base + 2] = 1j * rel_ppm * model
             dg[g, self.k_start : self.cs_start] = spec[4 : 4 + self.n_k]
-            dg[g, self.cs_start :] = spec[4 + self.n_k :]
+            dg[g, self.cs_start :] = spec[4 + self.n_k :]  # shifts, then widths
         out = np.empty((self.n_rows, n_theta))
         for o, obs in enumerate(self.observations):
             m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
@@ -378,18 +401,19 @@ class Problem:
         return out
 
 
-def _phasors(freqs_hz: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-    """Return exp(2 pi i f t) [n_f, N]; on a uniform grid from 0 as powers (cumprod).
+def _exponentials(rates: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+    """Return exp(r t) [n_r, N] for complex rates r (1/s); on a uniform grid from 0 as
+    powers (cumprod).
 
     The powers are ~10x faster than complex exponentials (the individual shifts need them at
     every evaluation); the rounding error grows as N x eps (~1e-13 for N = 2048).
     """
     step = time_s[1] - time_s[0] if time_s.size > 1 else 0.0
     if time_s[0] != 0.0 or not np.allclose(np.diff(time_s), step, rtol=1e-9, atol=0.0):
-        return np.exp(2j * np.pi * np.outer(freqs_hz, time_s))
-    out = np.empty((freqs_hz.size, time_s.size), complex)
+        return np.exp(np.outer(rates, time_s))
+    out = np.empty((rates.size, time_s.size), complex)
     out[:, 0] = 1.0
-    out[:, 1:] = np.exp(2j * np.pi * freqs_hz * step)[:, None]
+    out[:, 1:] = np.exp(rates * step)[:, None]
     return np.cumprod(out, axis=1, out=out)
 
 
