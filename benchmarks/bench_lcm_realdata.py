@@ -11,8 +11,9 @@ benchmarks/results/lcm_realdata.json, for the default model (individual shifts, 
 model before them).
 
 Two checks of the data themselves go to the same file: the noise PSD of a signal-free part
-of the FID (0.3-0.55 s), per 1 ppm band relative to the noise SD the fit uses (hypothesis 1:
-is the in-band noise higher than at the window edges?), and the power of the FID
+of the FID (NOISE_SECTION_S; also 0.3-0.55 s for both), per 1 ppm band relative to the noise
+SD the fit uses (hypothesis 1: is the in-band noise higher than at the window edges?), and
+the power of the FID
 band-limited to 3.4-4.2 and 1.8-2.6 ppm per 40 ms, relative to noise (a spurious echo shows
 as a rise after the lines have decayed). With `--plot DIR` it also saves
 data/model/baseline/residual figures there.
@@ -47,6 +48,9 @@ from gabaapp.spectra import Basis, fid_to_spectrum, spectrum_to_fid
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results" / "lcm_realdata.json"
+# FID sections for the noise PSD: lines decayed, before the Siemens FID's end artefact
+# (from 0.58 s), and on Philips (1.02 s long) after most of its spurious echo (0.24-0.5 s).
+NOISE_SECTION_S = {"siemens_rda": (0.3, 0.55), "philips_sdat": (0.6, 1.0)}
 REAL = {
     "siemens_rda": ["rda", "suspect_siemens_press/SVS_30.rda"],
     "philips_sdat": [
@@ -208,6 +212,7 @@ def summarise(r, acq, cpu_s: float) -> dict[str, object]:
         "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
         "crlb_percent": {k: (v if np.isfinite(v) else None) for k, v in r.crlb_percent.items()},
         "individual_shift_hz": r.individual_shift_hz,
+        "mm_to_tcr": {k: v / tcr for k, v in a.items() if k.startswith(("MM", "Lip"))},
         "lorentz_hz": r.lorentz_hz,
         "gauss_hz": r.gauss_hz,
         "converged": r.converged,
@@ -247,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, (fmt, *files) in REAL.items():
             fid, acq, basis = load(name, fmt, files, Path(tmp))
             row: dict[str, object] = {
-                "noise_psd_by_band": noise_psd_bands(fid, acq),
+                "noise_psd_section_s": NOISE_SECTION_S[name],
+                "noise_psd_by_band": noise_psd_bands(fid, acq, *NOISE_SECTION_S[name]),
+                "noise_psd_by_band_0.3_0.55_s": noise_psd_bands(fid, acq, 0.3, 0.55),
                 "band_power_per_40ms_3.4_4.2_ppm": echo_profile(fid, acq, 3.4, 4.2),
                 "band_power_per_40ms_1.8_2.6_ppm": echo_profile(fid, acq, 1.8, 2.6),
             }

@@ -229,6 +229,7 @@ def main() -> int:
                 "tnaa_to_tcr": (a["NAA"] + a["NAAG"]) / tcr,
                 "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
                 "converged": r.converged,
+                "individual_shift_hz": r.individual_shift_hz,
             }
         out["probes"][label] = row
         print(
@@ -346,6 +347,17 @@ def main() -> int:
             f"H5 individual shifts, metabolite SD {sd} ppm",
             LcmConfig(include_mm=True, individual_shift_sd_ppm=sd),
         )
+    for sd_w in (0.5, 1.0, 2.0):
+        probe(
+            f"H5 individual shifts + widths, width SD {sd_w} Hz",
+            LcmConfig(include_mm=True, individual_width_sd_hz=sd_w),
+        )
+    limit = lcm_fit.INDIVIDUAL_SHIFT_LIMIT
+    lcm_fit.INDIVIDUAL_SHIFT_LIMIT = 1e6
+    try:
+        probe("H5 individual shifts without the 3-SD limit", LcmConfig(include_mm=True))
+    finally:
+        lcm_fit.INDIVIDUAL_SHIFT_LIMIT = limit
     probe(
         "H5 LCModel short-TE MM/lipid set, no shifts",
         LcmConfig(include_mm=True, individual_shifts="off", mm_set="lcmodel"),

@@ -8,13 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from gabaapp.config import LcmConfig
-from gabaapp.errors import UsageError
-from gabaapp.lcm.fit import INDIVIDUAL_SHIFT_LIMIT, fit_megapress, fit_spectrum
-from gabaapp.lcm.mm import SHORT_TE_COMPONENTS, gaussian_fid
-from gabaapp.spectra import fid_to_spectrum
-from tests.unit.test_lcm_fit import (
+from test_lcm_fit import (
     DATA_ACQ,
     LINES_OFF,
     multiplet_fid,
@@ -22,6 +16,12 @@ from tests.unit.test_lcm_fit import (
     synthetic_basis,
     voigt,
 )
+
+from gabaapp.config import LcmConfig
+from gabaapp.errors import UsageError
+from gabaapp.lcm.fit import INDIVIDUAL_SHIFT_LIMIT, fit_megapress, fit_spectrum
+from gabaapp.lcm.mm import SHORT_TE_COMPONENTS, gaussian_fid
+from gabaapp.spectra import fid_to_spectrum
 
 NAMES = ("Cr", "Glu", "NAA")
 TRUTH = np.array([8.0, 9.0, 10.0])
