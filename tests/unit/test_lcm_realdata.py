@@ -101,21 +101,27 @@ REAL = {
         "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.sdat",
         "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.spar",
     ],
+    # held out: issue 9's model choices were made on the two spectra above
+    "philips_sdat_sub02": [
+        "philips",
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press/sub-02_PRESS_35_act.sdat",
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press/sub-02_PRESS_35_act.spar",
+    ],
 }
 # Published in vivo ranges (Govindaraju, Young & Maudsley, NMR Biomed 13:129, 2000, Table 1):
 # NAA 7.9-16.6, NAAG 0.6-2.7, Cr 5.1-10.6, PCr 3.2-5.5, Glu 6.0-12.5, Gln 3.0-5.8 mM. Extreme
 # combinations give tNAA/tCr 0.5-2.3 and Glx/tCr 0.6-2.2; typical values sit near 1.1-1.5.
 TNAA_TCR = (0.9, 1.9)
 # Residual SD / noise SD with individual shifts (the default for single spectra), measured
-# 1.24 (Siemens) and 1.83 (Philips; 1.58 over 1.0-3.4 ppm, clear of its spurious echo);
-# without them 1.69 and 2.18. See docs/lcm.md.
-RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.95}
+# 1.24 (Siemens), 1.83 (Philips sub-01; 1.58 over 1.0-3.4 ppm, clear of its spurious echo)
+# and 1.65 (sub-02, held out); without them 1.69, 2.18 and 2.03. See docs/lcm.md.
+RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.95, "philips_sdat_sub02": 1.75}
 # Individual shifts must lower the residual SD at least to these fractions of the fit
-# without them (measured 0.73 and 0.84).
-SHIFT_GAIN_MAX = {"siemens_rda": 0.80, "philips_sdat": 0.90}
+# without them (measured 0.74, 0.84 and 0.81).
+SHIFT_GAIN_MAX = {"siemens_rda": 0.80, "philips_sdat": 0.90, "philips_sdat_sub02": 0.88}
 GLX_TCR = (0.6, 2.2)
-# With the free line shape (LcmConfig(lineshape="free")): measured 1.23 and 1.60.
-RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.72}
+# With the free line shape (LcmConfig(lineshape="free")): measured 1.23, 1.60 and 1.25.
+RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.72, "philips_sdat_sub02": 1.35}
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +212,7 @@ def test_real_press_fit_free_lineshape(real_fits, name):
     assert TNAA_TCR[0] < (a["NAA"] + a["NAAG"]) / tcr < TNAA_TCR[1]
     assert GLX_TCR[0] < (a["Glu"] + a["Gln"]) / tcr < GLX_TCR[1]
     assert r.residual_to_noise["single"] < RESIDUAL_TO_NOISE_FREE_MAX[name]
-    # measured 1.23 vs 1.24 (Siemens), 1.60 vs 1.83 (Philips)
+    # measured 1.23 vs 1.24 (Siemens), 1.60 vs 1.83 and 1.25 vs 1.65 (Philips)
     assert r.residual_to_noise["single"] <= 1.005 * voigt.residual_to_noise["single"]
     assert r.lineshape_kernel.sum() == pytest.approx(1.0)
 
@@ -256,12 +262,13 @@ def _noise_psd_ratio(fid, acq, t_lo_s: float, t_hi_s: float, lo: float, hi: floa
 
 
 @pytest.mark.parametrize(
-    ("name", "t_lo_s", "t_hi_s"), [("siemens_rda", 0.3, 0.55), ("philips_sdat", 0.6, 1.0)]
+    ("name", "t_lo_s", "t_hi_s"),
+    [("siemens_rda", 0.3, 0.55), ("philips_sdat", 0.6, 1.0), ("philips_sdat_sub02", 0.6, 1.0)],
 )
 def test_in_band_noise_matches_the_noise_estimate(real_fits, name, t_lo_s, t_hi_s):
     """Hypothesis 1 of issue 9, refuted: the noise inside the fit window is not higher than
     in the signal-free ranges near the window edges (where an anti-alias filter could have
-    attenuated it). Measured 0.97 (Siemens) and 1.08 (Philips) over 1.0-3.4 ppm."""
+    attenuated it). Measured 0.97 (Siemens), 1.08 and 1.08 (Philips) over 1.0-3.4 ppm."""
     fid, acq, _, _ = real_fits[name, "input"]
     assert 0.85 < _noise_psd_ratio(fid, acq, t_lo_s, t_hi_s, 1.0, 3.4) < 1.2
 
@@ -295,6 +302,9 @@ def test_philips_spectrum_has_a_spurious_echo_at_3_4_to_4_2_ppm(real_fits):
     quiet = _band_power(fid, acq, 1.8, 2.6, 0.24, 0.40)
     assert echo > 4.0 * decayed
     assert echo > 5.0 * quiet and quiet < 2.5
+    # the other Philips subject, same protocol, has none (measured 2.1)
+    fid2, acq2, _, _ = real_fits["philips_sdat_sub02", "input"]
+    assert _band_power(fid2, acq2, 3.4, 4.2, 0.24, 0.40) < 3.0
 
 
 # Phosphoethanolamine (Govindaraju et al. 2000, Table 2): not among the bundled spin systems.
