@@ -4,6 +4,9 @@ Fits the Siemens RDA (TE 30) and Philips SDAT (TE 35) spectra of bench_lcm_reald
 variants of the model, one change at a time, and reports residual SD / noise SD for each
 (noise: gabaapp.lcm.noise with the default LcmConfig ranges), tNAA/tCr and Glx/tCr. Upper
 bounds ("ub") add freedom no default model should have, to size what a cause could explain.
+Probes H2-H4 change the model without individual shifts (the model of their time, kept
+reproducible with individual_shifts="off"); H5 probes the individual shifts now on by
+default for single spectra, and LCModel's short-TE MM/lipid set.
 Result: benchmarks/results/lcm_realdata_probe.json; the log is in docs/lcm.md.
 
     .venv/bin/python benchmarks/bench_lcm_realdata_probe.py
@@ -197,7 +200,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, (fmt, *files) in REAL.items():
             data[name] = load(name, fmt, files, Path(tmp))
-    default = LcmConfig(include_mm=True)
+    default = LcmConfig(include_mm=True, individual_shifts="off")  # the model of H2-H4
     out: dict[str, dict] = {"noise": {}, "probes": {}}
     for name, (fid, acq, _) in data.items():
         ranges = default.noise_ppm_ranges
@@ -226,6 +229,7 @@ def main() -> int:
                 "tnaa_to_tcr": (a["NAA"] + a["NAAG"]) / tcr,
                 "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
                 "converged": r.converged,
+                "individual_shift_hz": r.individual_shift_hz,
             }
         out["probes"][label] = row
         print(
@@ -249,18 +253,27 @@ def main() -> int:
 
         return fn
 
-    probe("default (Voigt, 16 metabolites + MM)")
+    probe("before issue-9 shifts (Voigt, 16 metabolites + MM, no individual shifts)")
     # H2: sequence timing of the basis (TE1/TE2 split not in the headers; default TE1 10 ms)
     for te1 in (6.0, 14.0, 17.0):
         probe(f"H2 TE1 {te1:g} ms", basis_fn=sim(te1_ms=te1))
     probe("H2 ideal (instantaneous) refocusing", basis_fn=sim(ideal_refocusing=True))
     # H3: line shape
-    probe("H3 Lorentzian only", LcmConfig(include_mm=True, max_gauss_hz=0.01))
-    probe("H3 Gaussian only", LcmConfig(include_mm=True, max_lorentz_hz=0.01))
-    probe("H3 free kernel (default stiffness)", LcmConfig(include_mm=True, lineshape="free"))
+    probe(
+        "H3 Lorentzian only", LcmConfig(include_mm=True, individual_shifts="off", max_gauss_hz=0.01)
+    )
+    probe(
+        "H3 Gaussian only", LcmConfig(include_mm=True, individual_shifts="off", max_lorentz_hz=0.01)
+    )
+    probe(
+        "H3 free kernel (default stiffness)",
+        LcmConfig(include_mm=True, individual_shifts="off", lineshape="free"),
+    )
     probe(
         "H3 free kernel, stiffness 1e-7",
-        LcmConfig(include_mm=True, lineshape="free", lineshape_stiffness=1e-7),
+        LcmConfig(
+            include_mm=True, individual_shifts="off", lineshape="free", lineshape_stiffness=1e-7
+        ),
     )
 
     def narrowed(rows, d_hz):
@@ -299,18 +312,65 @@ def main() -> int:
         probe(f"H4 ub: + those Gaussians at {lo}-{hi} ppm only", mm=MM_COMPONENTS + part)
     probe(
         "H4 stiffness candidates down to 1e-8",
-        LcmConfig(include_mm=True, baseline_stiffness_steps=6),
+        LcmConfig(include_mm=True, individual_shifts="off", baseline_stiffness_steps=6),
     )
     for knots in (0.1, 0.05):
         probe(
             f"H4 baseline knots {knots} ppm",
-            LcmConfig(include_mm=True, baseline_knot_spacing_ppm=knots, baseline_stiffness_steps=6),
+            LcmConfig(
+                include_mm=True,
+                individual_shifts="off",
+                baseline_knot_spacing_ppm=knots,
+                baseline_stiffness_steps=6,
+            ),
         )
     probe(
         "all plausible: TE1 14, +PE +Glc, MM extra, free",
-        LcmConfig(include_mm=True, lineshape="free"),
+        LcmConfig(include_mm=True, individual_shifts="off", lineshape="free"),
         basis_fn=sim(te1_ms=14.0, extra=("PE", "Glc")),
         mm=MM_COMPONENTS + MM_EXTRA,
+    )
+    # H5: individual shifts (LCModel-style Gaussian prior, hard limit 3 SD)
+    probe(
+        "H5 individual shifts (default: metabolites 0.004 ppm, MM 0.02)", LcmConfig(include_mm=True)
+    )
+    fixed_mm = tuple(
+        MMComponent(c.name, c.ppm, c.fwhm_ppm, c.groups, 1e-6, c.satellites) for c in MM_COMPONENTS
+    )
+    probe("H5 individual shifts, metabolites only", LcmConfig(include_mm=True), mm=fixed_mm)
+    probe(
+        "H5 individual shifts, MM lines only",
+        LcmConfig(include_mm=True, individual_shift_sd_ppm=1e-6),
+    )
+    for sd in (0.002, 0.008):
+        probe(
+            f"H5 individual shifts, metabolite SD {sd} ppm",
+            LcmConfig(include_mm=True, individual_shift_sd_ppm=sd),
+        )
+    for sd_w in (0.5, 1.0, 2.0):
+        probe(
+            f"H5 individual shifts + widths, width SD {sd_w} Hz",
+            LcmConfig(include_mm=True, individual_width_sd_hz=sd_w),
+        )
+    limit = lcm_fit.INDIVIDUAL_SHIFT_LIMIT
+    lcm_fit.INDIVIDUAL_SHIFT_LIMIT = 1e6
+    try:
+        probe("H5 individual shifts without the 3-SD limit", LcmConfig(include_mm=True))
+    finally:
+        lcm_fit.INDIVIDUAL_SHIFT_LIMIT = limit
+    probe(
+        "H5 LCModel short-TE MM/lipid set, no shifts",
+        LcmConfig(include_mm=True, individual_shifts="off", mm_set="lcmodel"),
+    )
+    probe("H5 LCModel short-TE MM/lipid set + shifts", LcmConfig(include_mm=True, mm_set="lcmodel"))
+    probe(
+        "H5 individual shifts + free kernel",
+        LcmConfig(include_mm=True, lineshape="free"),
+    )
+    probe(
+        "H5 individual shifts + TE1 14 ms, +PE +Glc, free kernel",
+        LcmConfig(include_mm=True, lineshape="free"),
+        basis_fn=sim(te1_ms=14.0, extra=("PE", "Glc")),
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1))

@@ -264,6 +264,20 @@ class LcmConfig:
     lineshape: str = "voigt"
     lineshape_halfwidth_ppm: float = 0.1
     lineshape_stiffness: float = 1e-4
+    # Individual shift per basis column beyond the common shift, shared by all sub-spectra,
+    # with a Gaussian prior about 0 and a hard limit at 3 prior SDs: SD individual_shift_sd_ppm
+    # for metabolites, each MM/lipid component's own (MMComponent.shift_sd_ppm). LCModel fits
+    # such shifts likewise (Provencher 1993). "auto": on for single unedited spectra
+    # (fit_spectrum, e.g. PRESS), off for MEGA-PRESS (fit_megapress); "on" / "off" force it.
+    individual_shifts: str = "auto"
+    individual_shift_sd_ppm: float = 0.004
+    # With individual shifts on and this SD > 0, each column also gets its own extra
+    # Lorentzian width (>= 0, Gaussian prior of this SD in Hz, limit 3 SDs); 0 disables.
+    individual_width_sd_hz: float = 0.0
+    # MM/lipid set of single-spectrum fits (MEGA-PRESS fits keep their 0.9/1.7/3.0 ppm lines):
+    # "gaussian" (Gaussians at 0.9-3.9 ppm) or "lcmodel" (LCModel's short-TE MM and lipid
+    # set, gabaapp.lcm.mm.SHORT_TE_COMPONENTS). Needs include_mm.
+    mm_set: str = "gaussian"
 
     def __post_init__(self) -> None:
         lo, hi = self.ppm_range
@@ -291,6 +305,17 @@ class LcmConfig:
             raise UsageError(f"LCM lineshape {self.lineshape!r} unknown; choose 'voigt' or 'free'")
         if not self.lineshape_halfwidth_ppm > 0 or self.lineshape_stiffness < 0:
             raise UsageError("LCM lineshape_halfwidth_ppm must be > 0 and lineshape_stiffness >= 0")
+        if self.individual_shifts not in ("auto", "on", "off"):
+            raise UsageError(
+                f"LCM individual_shifts {self.individual_shifts!r} unknown; "
+                f"choose 'auto', 'on' or 'off'"
+            )
+        if self.mm_set not in ("gaussian", "lcmodel"):
+            raise UsageError(f"LCM mm_set {self.mm_set!r} unknown; choose 'gaussian' or 'lcmodel'")
+        if self.individual_width_sd_hz < 0:
+            raise UsageError("LCM individual_width_sd_hz must be >= 0")
+        if not self.individual_shift_sd_ppm > 0:
+            raise UsageError("LCM individual_shift_sd_ppm must be > 0")
 
 
 # --- training (models helper) -------------------------------------------------------------

@@ -38,7 +38,7 @@ def covariance(
     if problem.n_bl:
         sl = slice(problem.n_amp, problem.n_amp + problem.n_bl)
         normal[sl, sl] += problem.z_pen.T @ problem.z_pen / sigma2
-    if problem.n_k:  # the free line shape's smoothness penalty acts like the baseline's
+    if problem.n_pen:  # line-shape smoothness and shift priors act like the baseline's penalty
         sl = slice(problem.n_amp + problem.n_bl, None)
         pen = problem.kernel_pen_matrix[:, free]
         normal[sl, sl] += pen.T @ pen / sigma2

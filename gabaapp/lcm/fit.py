@@ -23,7 +23,7 @@ from gabaapp.constants import METABOLITES
 from gabaapp.errors import DataError
 from gabaapp.lcm.baseline import second_difference, spline_design
 from gabaapp.lcm.crlb import covariance, theta_index
-from gabaapp.lcm.mm import MM_COMPONENTS, gaussian_fid
+from gabaapp.lcm.mm import MM_COMPONENTS, SHORT_TE_COMPONENTS, MMComponent
 from gabaapp.lcm.model import N_PER_GROUP, N_SHARED, Observation, Problem
 from gabaapp.lcm.noise import noise_sd
 from gabaapp.lcm.resample import resample_fids
@@ -36,6 +36,10 @@ _WINDOW_MARGIN_POINTS = 4
 _INIT_LORENTZ_HZ = (3.0, 8.0)
 _INIT_SHIFT_STEP_HZ = 2.5
 _INIT_CANDIDATES = 6  # best complex-fit grid points re-ranked by the non-negative fit
+# Individual shifts stop at this many prior SDs: under a misspecified model the misfit can
+# outweigh the Gaussian prior, and a broad MM line then wanders off to mimic a water tail
+# (measured: MM39 moved 0.31 ppm on the Philips PRESS spectrum in a one-stage fit).
+INDIVIDUAL_SHIFT_LIMIT = 3.0
 _TOL = 1e-6  # relative tolerance of least_squares (cost, step, gradient)
 _WARM_NFEV = 30  # evaluations for a fit warm-started from a neighbouring baseline stiffness
 
@@ -74,6 +78,10 @@ class LcmResult:
     # free line shape ("free"): kernel values (area 1) at offsets_hz; None for "voigt"
     lineshape_offsets_hz: np.ndarray | None = field(default=None, repr=False)
     lineshape_kernel: np.ndarray | None = field(default=None, repr=False)
+    # individual shift (Hz) of each column beyond the common shift, where fitted (else empty)
+    individual_shift_hz: dict[str, float] = field(default_factory=dict)
+    # individual extra Lorentzian width (Hz) of each column, where fitted (else empty)
+    individual_width_hz: dict[str, float] = field(default_factory=dict)
 
     @property
     def amplitude_array(self) -> np.ndarray:
@@ -158,6 +166,7 @@ def fit_megapress(
             acq=acquisition,
             names=names,
             config=config,
+            individual_shifts=config.individual_shifts == "on",
         )
     r_off = _fit(
         groups={"off": off_cols},
@@ -166,6 +175,7 @@ def fit_megapress(
         acq=acquisition,
         names=names,
         config=config,
+        individual_shifts=config.individual_shifts == "on",
     )
     # Metabolites without signal in the DIFF window cannot be fitted there (e.g. Cr).
     edited = _edited_names(diff_cols, off_cols, names, acquisition, config)
@@ -177,6 +187,7 @@ def fit_megapress(
         acq=acquisition,
         names=edited,
         config=config,
+        individual_shifts=config.individual_shifts == "on",
     )
     return _merge(r_off, r_diff, from_diff=("GABA", "MM30"))
 
@@ -219,6 +230,7 @@ def fit_spectrum(
         acq=acquisition,
         names=names,
         config=config,
+        individual_shifts=config.individual_shifts != "off",
     )
 
 
@@ -286,32 +298,43 @@ def _window(acq: Acquisition, config: LcmConfig) -> np.ndarray:
 # ----- the fit ---------------------------------------------------------------------------------
 
 
-def _fit(groups, observations, sub_spectra, acq, names, config) -> LcmResult:
+def _fit(groups, observations, sub_spectra, acq, names, config, individual_shifts) -> LcmResult:
     """Run `_fit_impl` with single-threaded BLAS.
 
     The matrices are small (a few thousand rows, tens of columns): BLAS threads only add
     contention, measured 5-10x slower on a shared 2-core machine.
     """
     with threadpool_limits(1, user_api="blas"):
-        return _fit_impl(groups, observations, sub_spectra, acq, names, config)
+        return _fit_impl(groups, observations, sub_spectra, acq, names, config, individual_shifts)
 
 
-def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResult:
-    """Build the Problem, initialise, solve, compute CRLBs and assemble the result."""
+def _fit_impl(
+    groups, observations, sub_spectra, acq, names, config, individual_shifts
+) -> LcmResult:
+    """Build the Problem, initialise, solve, compute CRLBs and assemble the result.
+
+    `individual_shifts`: give every basis column its own shift beyond the common one, with a
+    Gaussian prior (SD config.individual_shift_sd_ppm for metabolites, the component's own
+    for MM/lipid lines) and a hard limit at INDIVIDUAL_SHIFT_LIMIT prior SDs.
+    """
     group_names = list(groups)
     window = _window(acq, config)
     ppm = acq.ppm_axis()[window]
     lo, hi = config.ppm_range
 
     # Amplitude columns: metabolites, then MM components present in any group of this fit.
-    mm = [c for c in MM_COMPONENTS if config.include_mm and _mm_in_fit(c, group_names, lo, hi)]
+    mm = [
+        c
+        for c in mm_components(config, group_names)
+        if config.include_mm and _mm_in_fit(c, group_names, lo, hi)
+    ]
     amp_names = tuple(names) + tuple(c.name for c in mm)
     columns = np.zeros((len(group_names), len(amp_names), acq.n_points), complex)
     for g, gname in enumerate(group_names):
         columns[g, : len(names)] = groups[gname]
         for k, c in enumerate(mm):
             if gname in c.groups:
-                columns[g, len(names) + k] = gaussian_fid(acq, c.ppm, c.fwhm_ppm)
+                columns[g, len(names) + k] = c.fid(acq)
     # Scale: data / max |edit-OFF (or single) spectrum in the window|, for conditioning.
     first = observations[0][1]
     scale = float(np.abs(fid_to_spectrum(first)[window]).max())
@@ -342,7 +365,13 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         for name, fid, gs in observations
     )
 
-    def make_problem(stiffness: float) -> Problem:
+    # Individual shifts: every column, metabolites with the configured prior SD, MM/lipid
+    # components with their own (their positions are known less well).
+    shift_mask = np.ones(len(amp_names), bool) if individual_shifts else None
+    shift_sd_ppm = [config.individual_shift_sd_ppm] * len(names) + [c.shift_sd_ppm for c in mm]
+    shift_sd_hz = np.array(shift_sd_ppm) * acq.f0_mhz
+
+    def make_problem(stiffness: float, with_shifts: bool = True) -> Problem:
         baseline = penalty = None
         if config.baseline_knot_spacing_ppm > 0:
             baseline = spline_design(ppm, config.ppm_range, config.baseline_knot_spacing_ppm)
@@ -366,6 +395,9 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
             penalty=penalty,
             kernel_offsets_hz=offsets,
             kernel_penalty=k_pen,
+            column_shift_mask=shift_mask if with_shifts else None,
+            column_shift_sd_hz=shift_sd_hz,
+            column_width_sd_hz=config.individual_width_sd_hz,
         )
 
     stiffnesses = _stiffness_candidates(config)
@@ -379,6 +411,14 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         if len(gs) == 1
     ]
     theta0, lower, upper, free = _initial_theta(problem, init_obs, config, len(names))
+    if problem.n_cs:
+        # Two stages: the common parameters first, then the individual shifts from there.
+        # From a start far off (the grid's, e.g. +15 Hz on the Siemens PRESS with PE added)
+        # the fit without them finds the true shift; with them it was led to the +20 Hz bound.
+        common = make_problem(stiffnesses[0], with_shifts=False)
+        n0 = common.n_theta
+        pre = _solve(common, y, theta0[:n0], lower[:n0], upper[:n0], free[:n0], config.max_nfev)
+        theta0[:n0][free[:n0]] = pre.x
     sol = _solve(problem, y, theta0, lower, upper, free, config.max_nfev)
     first_converged, first_message = bool(sol.success and sol.status > 0), sol.message
     stiffness = stiffnesses[0]
@@ -478,6 +518,13 @@ def _fit_impl(groups, observations, sub_spectra, acq, names, config) -> LcmResul
         baseline_stiffness=float(stiffness),
         lineshape_offsets_hz=problem.kernel(theta)[0] if problem.n_k else None,
         lineshape_kernel=problem.kernel(theta)[1] if problem.n_k else None,
+        individual_shift_hz={
+            amp_names[k]: float(problem.column_shifts_hz(theta)[k]) for k in problem.shifted
+        },
+        individual_width_hz={
+            amp_names[k]: float(problem.column_widths_hz(theta)[k])
+            for k in (problem.shifted if problem.n_cw else ())
+        },
     )
 
 
@@ -554,8 +601,21 @@ def _aic(problem: Problem, sol, template, free, y, noise_known: bool) -> float:
     return misfit + 2.0 * k
 
 
-def _mm_in_fit(c, group_names, lo: float, hi: float) -> bool:
-    return any(g in c.groups for g in group_names) and lo - c.fwhm_ppm < c.ppm < hi + c.fwhm_ppm
+def mm_components(config: LcmConfig, group_names) -> tuple[MMComponent, ...]:
+    """Return the MM/lipid components a fit may use (before the fit-window check).
+
+    MEGA-PRESS groups ("off", "diff") always use the MM_COMPONENTS lines. A single spectrum
+    uses config.mm_set: "gaussian" (the "single" lines of MM_COMPONENTS) or "lcmodel"
+    (LCModel's short-TE MM/lipid set, SHORT_TE_COMPONENTS).
+    """
+    if "single" in group_names and config.mm_set == "lcmodel":
+        return SHORT_TE_COMPONENTS
+    return MM_COMPONENTS
+
+
+def _mm_in_fit(c: MMComponent, group_names, lo: float, hi: float) -> bool:
+    span_lo, span_hi = c.span_ppm()
+    return any(g in c.groups for g in group_names) and span_lo < hi and span_hi > lo
 
 
 def _wrap(rad: float) -> float:
@@ -593,6 +653,14 @@ def _initial_theta(problem: Problem, init_obs, config: LcmConfig, n_met: int):
             problem, g, o, n_met, centre, half, config.max_shift_hz
         )
         centre, half = theta0[base], 2 * _INIT_SHIFT_STEP_HZ
+    if problem.n_cs:  # individual shifts: prior SD, and a hard limit at INDIVIDUAL_SHIFT_LIMIT SDs
+        cs = slice(problem.cs_start, problem.cs_start + problem.n_cs)
+        lower[cs] = -INDIVIDUAL_SHIFT_LIMIT * problem.shift_sd_hz
+        upper[cs] = INDIVIDUAL_SHIFT_LIMIT * problem.shift_sd_hz
+    if problem.n_cw:  # individual widths: extra broadening only, up to the same limit
+        cw = slice(problem.cw_start, problem.cw_start + problem.n_cw)
+        lower[cw] = 0.0
+        upper[cw] = INDIVIDUAL_SHIFT_LIMIT * problem.column_width_sd_hz
     theta0 = np.clip(theta0, lower, upper)
     return theta0, lower, upper, free
 

@@ -13,10 +13,14 @@ baseline with a second-difference penalty. Optionally (LcmConfig.lineshape = "fr
 FID is also multiplied by L(t) = sum_j k_j exp(2 pi i j df t), the inverse FT of a real
 kernel of area 1 on the DFT grid (df = 1 / (N dwell)), i.e. every line is convolved with
 that kernel exactly, as in LCModel's free line shape (Provencher 1993); the kernel's
-deviation from a delta carries a second-difference penalty. An observation is a sum of
-groups: edit-OFF = OFF, edit-ON = OFF + DIFF. Fitting OFF and ON (rather than OFF and DIFF) keeps the noise of the
-observations independent, so the least-squares fit is the maximum-likelihood one and the
-Fisher information is correct (OFF and DIFF = ON - OFF have correlated noise).
+deviation from a delta carries a second-difference penalty. Optionally each basis column k
+also gets its own shift d_k (B_gk(t) -> B_gk(t) exp(2 pi i d_k t), the same in every group)
+with a Gaussian prior about 0, as LCModel's individual metabolite shifts (Provencher 1993):
+its rows d_k / SD_k join the residual, so the fit is the maximum a posteriori one. An
+observation is a sum of groups: edit-OFF = OFF, edit-ON = OFF + DIFF. Fitting OFF and ON
+(rather than OFF and DIFF) keeps the noise of the observations independent, so the
+least-squares fit is the maximum-likelihood one and the Fisher information is correct (OFF
+and DIFF = ON - OFF have correlated noise).
 
 Variable projection (Golub & Pereyra 1973): for given nonlinear parameters the baseline is
 projected out exactly (it does not depend on them) and the amplitudes come from NNLS
@@ -66,6 +70,16 @@ class Problem:
     # values are the k_j for j != 0 (k_0 = 1 - sum of them), appended to theta.
     kernel_offsets_hz: np.ndarray | None = None  # [n_k] offsets j * df of the free k_j
     kernel_penalty: float = 0.0  # weight of the squared second differences of the kernel
+    # Individual shifts (LCModel-style, Provencher 1993): column k (where the mask is True)
+    # is also shifted by its own d_k Hz, the same in every group, with a Gaussian prior of SD
+    # `column_shift_sd_hz` about 0 (rows d_k / sd join the residual: the fit is the MAP one
+    # when the weights are 1 / noise SD). The d_k follow the kernel values in theta.
+    column_shift_mask: np.ndarray | None = None  # bool [n_amp]
+    column_shift_sd_hz: float | np.ndarray = 1.0  # prior SD, one or one per column [n_amp]
+    # With a positive SD the same columns also get their own extra Lorentzian width e_k Hz
+    # (B_k(t) exp(-pi e_k t), as LCModel's individual T2 broadening), Gaussian prior about 0;
+    # the e_k follow the d_k in theta.
+    column_width_sd_hz: float = 0.0
 
     def __post_init__(self) -> None:
         self.n_groups, self.n_amp, _ = self.columns.shape
@@ -73,13 +87,20 @@ class Problem:
         self.n_rows = 2 * self.n_win * len(self.observations)  # real then imaginary parts
         self._build_baseline()
         self._build_kernel()
+        self._build_column_shifts()
 
     # ----- free line-shape kernel --------------------------------------------------------------
     def _build_kernel(self) -> None:
         offsets = self.kernel_offsets_hz
         self.n_k = 0 if offsets is None else offsets.size
         self.k_start = N_SHARED + N_PER_GROUP * self.n_groups
-        self.n_theta = self.k_start + self.n_k
+        mask = self.column_shift_mask
+        self.shifted = np.zeros(0, int) if mask is None else np.flatnonzero(mask)
+        self.n_cs = self.shifted.size
+        self.cs_start = self.k_start + self.n_k
+        self.n_cw = self.n_cs if self.column_width_sd_hz > 0 else 0
+        self.cw_start = self.cs_start + self.n_cs
+        self.n_theta = self.cw_start + self.n_cw
         if not self.n_k:
             self.kernel_phasors = np.zeros((0, self.time_s.size), complex)
             self.kernel_pen_matrix = np.zeros((0, self.n_theta))
@@ -106,22 +127,71 @@ class Problem:
         # with a real asymmetric shoulder: not done.)
         rows = d2 @ e_map
         self.kernel_pen_matrix = np.zeros((rows.shape[0], self.n_theta))
-        self.kernel_pen_matrix[:, self.k_start :] = scale * rows
+        self.kernel_pen_matrix[:, self.k_start : self.cs_start] = scale * rows
         # Only the deviation from the delta (x) is penalised: a pure Voigt line costs nothing,
         # so Voigt data stay unbiased, and the deviation must be smooth across k_0 too.
         self.kernel_pen_offset = np.zeros(rows.shape[0])
+
+    def _build_column_shifts(self) -> None:
+        """Append the prior rows d_k / sd (and e_k / sd_w) to the penalty rows on theta.
+
+        They join kernel_pen_matrix, which holds every penalty row on theta, so that the
+        residual, the VarPro Jacobian and the CRLB (gabaapp.lcm.crlb) treat them alike.
+        """
+        if not self.n_cs:
+            return
+        n_new = self.n_cs + self.n_cw
+        rows = np.zeros((n_new, self.n_theta))
+        sd = np.broadcast_to(np.asarray(self.column_shift_sd_hz, float), (self.n_amp,))
+        self.shift_sd_hz = sd[self.shifted]
+        prior_sd = np.concatenate([self.shift_sd_hz, np.full(self.n_cw, self.column_width_sd_hz)])
+        rows[np.arange(n_new), self.cs_start + np.arange(n_new)] = 1.0 / prior_sd
+        self.kernel_pen_matrix = np.vstack([self.kernel_pen_matrix, rows])
+        self.kernel_pen_offset = np.concatenate([self.kernel_pen_offset, np.zeros(n_new)])
+
+    @property
+    def n_pen(self) -> int:
+        """Number of penalty rows on theta (free line shape and individual-shift priors)."""
+        return self.kernel_pen_matrix.shape[0]
 
     def lineshape(self, theta: np.ndarray) -> np.ndarray:
         """Return the line-shape factor L(t) [N] multiplying every basis FID (1: no kernel)."""
         if not self.n_k:
             return np.ones(self.time_s.size, complex)
-        return 1.0 + theta[self.k_start :] @ self.kernel_phasors
+        return 1.0 + theta[self.k_start : self.cs_start] @ self.kernel_phasors
+
+    def column_shifts_hz(self, theta: np.ndarray) -> np.ndarray:
+        """Return the individual shift (Hz) of every amplitude column [n_amp] (0: none)."""
+        out = np.zeros(self.n_amp)
+        out[self.shifted] = theta[self.cs_start : self.cs_start + self.n_cs]
+        return out
+
+    def column_widths_hz(self, theta: np.ndarray) -> np.ndarray:
+        """Return the individual extra Lorentzian width (Hz) of every column [n_amp] (0: none)."""
+        out = np.zeros(self.n_amp)
+        if self.n_cw:
+            out[self.shifted] = theta[self.cw_start : self.cw_start + self.n_cw]
+        return out
+
+    def _shifted_columns(self, g: int, theta: np.ndarray) -> np.ndarray:
+        """Return group g's basis FIDs [n_amp, N] with their individual shifts (and widths)."""
+        if not self.n_cs:
+            return self.columns[g]
+        rates = 2j * np.pi * theta[self.cs_start : self.cs_start + self.n_cs]
+        if self.n_cw:
+            rates = rates - np.pi * theta[self.cw_start : self.cw_start + self.n_cw]
+        cache = getattr(self, "_shift_cache", None)  # solver calls repeat the same theta
+        if cache is None or cache[0] != g or not np.array_equal(cache[1], rates):
+            cols = self.columns[g].copy()
+            cols[self.shifted] *= _exponentials(rates, self.time_s)
+            self._shift_cache = cache = (g, rates.copy(), cols)
+        return cache[2]
 
     def kernel(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (offsets_hz ascending, kernel values, area 1) of the free line shape."""
         if not self.n_k:
             return np.zeros(1), np.ones(1)
-        x = theta[self.k_start :]
+        x = theta[self.k_start : self.cs_start]
         off = np.append(self.kernel_offsets_hz, 0.0)
         val = np.append(x, 1.0 - x.sum())
         order = np.argsort(off)
@@ -175,7 +245,8 @@ class Problem:
             )
             if self.n_k:
                 decay = decay * self.lineshape(theta)
-            spec = np.fft.fftshift(np.fft.fft(self.columns[g] * decay, axis=-1), axes=-1)
+            cols = self._shifted_columns(g, theta)
+            spec = np.fft.fftshift(np.fft.fft(cols * decay, axis=-1), axes=-1)
             phase = np.exp(1j * (ph0 + ph1 * (self.ppm - self.ppm_ref)))
             out[g] = spec[:, self.window] * phase
         return out
@@ -199,13 +270,19 @@ class Problem:
                 (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
                 - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
             )
-            plain = (amps @ self.columns[g]) * decay
+            cols = self._shifted_columns(g, theta)
+            plain = (amps @ cols) * decay
             sig = plain * shape
             stack = np.stack(
                 [sig, -np.pi * t * sig, -(np.pi**2 / _FOUR_LN2) * t**2 * sig, 2j * np.pi * t * sig]
             )
             if self.n_k:  # d L / d x_j = phasor_j - 1
                 stack = np.concatenate([stack, plain * self.kernel_phasors])
+            if self.n_cs:  # d/d d_k (d/d e_k): column k alone, times 2 pi i t (-pi t)
+                own = amps[self.shifted, None] * cols[self.shifted] * (decay * shape)
+                stack = np.concatenate([stack, 2j * np.pi * t * own])
+                if self.n_cw:
+                    stack = np.concatenate([stack, -np.pi * t * own])
             spec = np.fft.fftshift(np.fft.fft(stack, axis=-1), axes=-1)[:, self.window]
             rel_ppm = self.ppm - self.ppm_ref
             spec *= np.exp(1j * (ph0 + ph1 * rel_ppm))
@@ -213,7 +290,8 @@ class Problem:
             dg[g, 0], dg[g, 1], dg[g, base] = spec[1], spec[2], spec[3]
             dg[g, base + 1] = 1j * model
             dg[g, base + 2] = 1j * rel_ppm * model
-            dg[g, self.k_start :] = spec[4:]
+            dg[g, self.k_start : self.cs_start] = spec[4 : 4 + self.n_k]
+            dg[g, self.cs_start :] = spec[4 + self.n_k :]  # shifts, then widths
         out = np.empty((self.n_rows, n_theta))
         for o, obs in enumerate(self.observations):
             m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
@@ -254,7 +332,7 @@ class Problem:
         amps = _nnls_small(pa, py)
         self.last_projected_design = pa
         res = py - pa @ amps
-        if self.n_k:  # the kernel penalty does not involve amplitudes or baseline
+        if self.n_pen:  # theta penalties do not involve amplitudes or baseline
             res = np.concatenate([res, self.kernel_penalty_residual(theta)])
         return amps, res
 
@@ -270,7 +348,7 @@ class Problem:
         if pa.shape[1]:
             q, _ = np.linalg.qr(pa)
             d -= q @ (q.T @ d)
-        if self.n_k:
+        if self.n_pen:
             return np.vstack([-d, self.kernel_pen_matrix])
         return -d
 
@@ -321,6 +399,22 @@ class Problem:
         for g in range(self.n_groups):
             out[g] = self.baseline @ c[g, 0] + 1j * (self.baseline @ c[g, 1])
         return out
+
+
+def _exponentials(rates: np.ndarray, time_s: np.ndarray) -> np.ndarray:
+    """Return exp(r t) [n_r, N] for complex rates r (1/s); on a uniform grid from 0 as
+    powers (cumprod).
+
+    The powers are ~10x faster than complex exponentials (the individual shifts need them at
+    every evaluation); the rounding error grows as N x eps (~1e-13 for N = 2048).
+    """
+    step = time_s[1] - time_s[0] if time_s.size > 1 else 0.0
+    if time_s[0] != 0.0 or not np.allclose(np.diff(time_s), step, rtol=1e-9, atol=0.0):
+        return np.exp(np.outer(rates, time_s))
+    out = np.empty((rates.size, time_s.size), complex)
+    out[:, 0] = 1.0
+    out[:, 1:] = np.exp(rates * step)[:, None]
+    return np.cumprod(out, axis=1, out=out)
 
 
 def _nnls_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:

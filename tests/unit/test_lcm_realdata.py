@@ -18,7 +18,7 @@ import scipy.io as sio
 
 from gabaapp.config import LcmConfig
 from gabaapp.constants import METABOLITES, NAA_PPM
-from gabaapp.lcm.fit import fit_megapress, fit_spectrum
+from gabaapp.lcm.fit import INDIVIDUAL_SHIFT_LIMIT, fit_megapress, fit_spectrum
 from gabaapp.lcm.resample import resample_basis
 from gabaapp.spectra import Acquisition, Basis, fid_to_spectrum
 
@@ -101,18 +101,27 @@ REAL = {
         "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.sdat",
         "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press/sub-01_PRESS_35_act.spar",
     ],
+    # held out: issue 9's model choices were made on the two spectra above
+    "philips_sdat_sub02": [
+        "philips",
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press/sub-02_PRESS_35_act.sdat",
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press/sub-02_PRESS_35_act.spar",
+    ],
 }
 # Published in vivo ranges (Govindaraju, Young & Maudsley, NMR Biomed 13:129, 2000, Table 1):
 # NAA 7.9-16.6, NAAG 0.6-2.7, Cr 5.1-10.6, PCr 3.2-5.5, Glu 6.0-12.5, Gln 3.0-5.8 mM. Extreme
 # combinations give tNAA/tCr 0.5-2.3 and Glx/tCr 0.6-2.2; typical values sit near 1.1-1.5.
 TNAA_TCR = (0.9, 1.9)
-# Residual SD / noise SD, measured 1.69 (Siemens) and 2.18 (Philips) with the segment noise
-# estimate of gabaapp.lcm.noise (1.31 and 1.96 with the former single-quadratic estimate,
-# which counted the Siemens filter-edge structure as noise); see docs/lcm.md.
-RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.80, "philips_sdat": 2.30}
+# Residual SD / noise SD with individual shifts (the default for single spectra), measured
+# 1.24 (Siemens), 1.83 (Philips sub-01; 1.58 over 1.0-3.4 ppm, clear of its spurious echo)
+# and 1.65 (sub-02, held out); without them 1.69, 2.18 and 2.03. See docs/lcm.md.
+RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.95, "philips_sdat_sub02": 1.75}
+# Individual shifts must lower the residual SD at least to these fractions of the fit
+# without them (measured 0.74, 0.84 and 0.81).
+SHIFT_GAIN_MAX = {"siemens_rda": 0.80, "philips_sdat": 0.90, "philips_sdat_sub02": 0.88}
 GLX_TCR = (0.6, 2.2)
-# With the free line shape (LcmConfig(lineshape="free")): measured 1.66 and 2.04.
-RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.75, "philips_sdat": 2.15}
+# With the free line shape (LcmConfig(lineshape="free")): measured 1.23, 1.60 and 1.25.
+RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.72, "philips_sdat_sub02": 1.35}
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +155,8 @@ def real_fits(shared_data, tmp_path_factory):
         basis = simulate(available_metabolites(), seq)
         fits[name, "input"] = (fid, acq, basis, seq)
         fits[name] = fit_spectrum(fid, acq, basis, basis.names, LcmConfig(include_mm=True))
+        no_shifts = LcmConfig(include_mm=True, individual_shifts="off")
+        fits[name, "no shifts"] = fit_spectrum(fid, acq, basis, basis.names, no_shifts)
         free = LcmConfig(include_mm=True, lineshape="free")
         fits[name, "free"] = fit_spectrum(fid, acq, basis, basis.names, free)
     return fits
@@ -164,15 +175,36 @@ def test_real_press_fit(real_fits, name):
     # in vivo 3 T linewidths: a few Hz of extra broadening, not the bounds
     assert 2.0 < r.lorentz_hz + r.gauss_hz < 15.0
     assert r.crlb_percent["NAA"] < 10.0
-    # residual SD / noise SD: not noise-like yet (see RESIDUAL_TO_NOISE_MAX and docs/lcm.md)
+    # residual SD / noise SD: closer to noise, not there (RESIDUAL_TO_NOISE_MAX, docs/lcm.md)
     assert r.residual_to_noise["single"] < RESIDUAL_TO_NOISE_MAX[name]
+    # individual shifts stay inside their limit (3 prior SDs)
+    _, acq, basis, _ = real_fits[name, "input"]
+    limit_hz = INDIVIDUAL_SHIFT_LIMIT * LcmConfig().individual_shift_sd_ppm * acq.f0_mhz
+    assert all(abs(r.individual_shift_hz[m]) <= limit_hz * (1 + 1e-9) for m in basis.names)
     # the criterion chose a stiffness among the candidates
     assert r.baseline_stiffness <= LcmConfig().baseline_stiffness
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
+def test_individual_shifts_bring_the_residual_closer_to_noise(real_fits, name):
+    """Individual shifts (LCModel-style, prior SD 0.004 ppm, MM lines their own) explain a
+    large part of the misfit that one common shift leaves; ratios stay in published ranges."""
+    r, off = real_fits[name], real_fits[name, "no shifts"]
+    assert off.individual_shift_hz == {}
+    assert off.converged, off.flags
+    gain = r.residual_to_noise["single"] / off.residual_to_noise["single"]
+    assert gain < SHIFT_GAIN_MAX[name]
+    for fit in (r, off):
+        a = fit.amplitudes
+        tcr = a["Cr"] + a["PCr"]
+        assert TNAA_TCR[0] < (a["NAA"] + a["NAAG"]) / tcr < TNAA_TCR[1]
+        assert GLX_TCR[0] < (a["Glu"] + a["Gln"]) / tcr < GLX_TCR[1]
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
 def test_real_press_fit_free_lineshape(real_fits, name):
-    """The free line-shape kernel lowers the residual at the main peaks; ratios stay in range."""
+    """The free line-shape kernel does not raise the residual (and lowers it clearly on the
+    Philips spectrum, whose lines are visibly non-Voigt); ratios stay in range."""
     r, voigt = real_fits[name, "free"], real_fits[name]
     a = r.amplitudes
     tcr = a["Cr"] + a["PCr"]
@@ -180,7 +212,8 @@ def test_real_press_fit_free_lineshape(real_fits, name):
     assert TNAA_TCR[0] < (a["NAA"] + a["NAAG"]) / tcr < TNAA_TCR[1]
     assert GLX_TCR[0] < (a["Glu"] + a["Gln"]) / tcr < GLX_TCR[1]
     assert r.residual_to_noise["single"] < RESIDUAL_TO_NOISE_FREE_MAX[name]
-    assert r.residual_to_noise["single"] < voigt.residual_to_noise["single"]
+    # measured 1.23 vs 1.24 (Siemens), 1.60 vs 1.83 and 1.25 vs 1.65 (Philips)
+    assert r.residual_to_noise["single"] <= 1.005 * voigt.residual_to_noise["single"]
     assert r.lineshape_kernel.sum() == pytest.approx(1.0)
 
 
@@ -206,6 +239,72 @@ def test_siemens_noise_sd_matches_the_late_residual(real_fits):
     """
     _, acq, _, _ = real_fits["siemens_rda", "input"]
     assert 0.8 < _late_residual_power(real_fits["siemens_rda"], acq.f0_mhz) < 1.3
+
+
+def _noise_psd_ratio(fid, acq, t_lo_s: float, t_hi_s: float, lo: float, hi: float) -> float:
+    """Return the noise SD over lo-hi ppm, from FID[t_lo_s:t_hi_s] (lines decayed), / the
+    noise SD gabaapp.lcm.noise measures in the signal-free ranges.
+
+    The section is detrended, Hann-windowed (power-normalised) and scaled to the full FID
+    length: white noise of the measured SD gives 1.
+    """
+    from gabaapp.lcm.noise import noise_sd
+
+    x = fid[int(t_lo_s / acq.dwell_s) : int(t_hi_s / acq.dwell_s)]
+    n = np.arange(x.size)
+    x = x - np.polyval(np.polyfit(n, x, 1), n)
+    win = np.hanning(x.size) / np.sqrt(np.mean(np.hanning(x.size) ** 2))
+    spec = fid_to_spectrum(x * win) * np.sqrt(acq.n_points / x.size)
+    ppm = np.fft.fftshift(np.fft.fftfreq(x.size, acq.dwell_s)) / acq.f0_mhz + acq.centre_ppm
+    sel = (ppm >= lo) & (ppm <= hi)
+    sd = np.sqrt(np.mean(np.abs(spec[sel]) ** 2) / 2)
+    return float(sd / noise_sd(fid, acq, LcmConfig().noise_ppm_ranges))
+
+
+@pytest.mark.parametrize(
+    ("name", "t_lo_s", "t_hi_s"),
+    [("siemens_rda", 0.3, 0.55), ("philips_sdat", 0.6, 1.0), ("philips_sdat_sub02", 0.6, 1.0)],
+)
+def test_in_band_noise_matches_the_noise_estimate(real_fits, name, t_lo_s, t_hi_s):
+    """Hypothesis 1 of issue 9, refuted: the noise inside the fit window is not higher than
+    in the signal-free ranges near the window edges (where an anti-alias filter could have
+    attenuated it). Measured 0.97 (Siemens), 1.08 and 1.08 (Philips) over 1.0-3.4 ppm."""
+    fid, acq, _, _ = real_fits[name, "input"]
+    assert 0.85 < _noise_psd_ratio(fid, acq, t_lo_s, t_hi_s, 1.0, 3.4) < 1.2
+
+
+def _band_power(fid, acq, lo: float, hi: float, t_lo_s: float, t_hi_s: float) -> float:
+    """Return the mean power of the FID band-limited to lo-hi ppm (Hann window) over
+    t_lo_s-t_hi_s, relative to the power white noise of the measured noise SD gives."""
+    from gabaapp.lcm.noise import noise_sd
+    from gabaapp.spectra import spectrum_to_fid
+
+    ppm = acq.ppm_axis()
+    sel = (ppm >= lo) & (ppm <= hi)
+    w = np.zeros(ppm.size)
+    w[sel] = np.hanning(sel.sum())
+    x = spectrum_to_fid(fid_to_spectrum(fid) * w)
+    nsd = noise_sd(fid, acq, LcmConfig().noise_ppm_ranges)
+    power = np.abs(x) ** 2 / 2 / (nsd**2 * np.sum(w**2) / acq.n_points**2)
+    return float(power[int(t_lo_s / acq.dwell_s) : int(t_hi_s / acq.dwell_s)].mean())
+
+
+def test_philips_spectrum_has_a_spurious_echo_at_3_4_to_4_2_ppm(real_fits):
+    """What limits the Philips residual: a signal that starts late (a spurious echo).
+
+    Band-limited to 3.4-4.2 ppm the FID decays to noise by 0.16-0.2 s (power 2.7 x noise),
+    then rises again to 10-27 x noise at 0.24-0.4 s; at 1.8-2.6 ppm it stays at 1-2.4. No
+    sum of decaying basis lines can fit that, so the residual at 3.4-4.2 ppm stays high.
+    """
+    fid, acq, _, _ = real_fits["philips_sdat", "input"]
+    decayed = _band_power(fid, acq, 3.4, 4.2, 0.16, 0.20)
+    echo = _band_power(fid, acq, 3.4, 4.2, 0.24, 0.40)
+    quiet = _band_power(fid, acq, 1.8, 2.6, 0.24, 0.40)
+    assert echo > 4.0 * decayed
+    assert echo > 5.0 * quiet and quiet < 2.5
+    # the other Philips subject, same protocol, has none (measured 2.1)
+    fid2, acq2, _, _ = real_fits["philips_sdat_sub02", "input"]
+    assert _band_power(fid2, acq2, 3.4, 4.2, 0.24, 0.40) < 3.0
 
 
 # Phosphoethanolamine (Govindaraju et al. 2000, Table 2): not among the bundled spin systems.
