@@ -1,7 +1,7 @@
 """CRLB versus empirical SD for single (PRESS) spectra, with and without individual shifts.
 
 Basis: gabaapp.physics PRESS (MEGA-PRESS sequence with editing off), TE 30 ms, 123.2 MHz,
-2000 Hz, 2048 points, the 16 bundled metabolites. One noiseless spectrum (typical brain
+2000 Hz, 2048 points, all bundled metabolites (19 since PE, Glc and Asc were added). One noiseless spectrum (typical brain
 concentrations, Voigt 4/3 Hz, 3 Hz shift, 0.4 rad phase) plus n independent noise draws at
 SNR 100 (max |spectrum| / noise SD), fitted with `fit_spectrum` and the default LcmConfig
 (individual shifts on for single spectra, prior SD 0.004 ppm) and with individual_shifts
@@ -37,11 +37,13 @@ from gabaapp.spectra import fid_to_spectrum  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lcm_crlb_press.json"
 # Typical adult brain concentrations, mM (mid-range of Govindaraju et al., NMR Biomed 13:129,
-# 2000, Table 1; Cho, GPC, PCh split the ~1.5 mM of choline compounds).
+# 2000, Table 1; Cho, GPC, PCh split the ~1.5 mM of choline compounds). PE, Glc, Asc (added
+# for issue 9): about 1 mM each (Asc 1.1 mM, Terpstra et al., NMR Biomed 23:227, 2010; brain
+# glucose ~1 mM at normal plasma glucose; PE taken at 1.5 mM, the order of its published values).
 CONC = {
     "Asp": 2.0, "Cho": 0.3, "Cr": 5.0, "GABA": 1.5, "Gln": 3.0, "Glu": 9.0, "GPC": 0.8,
     "GSH": 2.0, "Lac": 0.5, "mI": 6.0, "NAA": 10.0, "NAAG": 1.0, "PCh": 0.5, "PCr": 4.0,
-    "sI": 0.3, "Tau": 1.5,
+    "sI": 0.3, "Tau": 1.5, "PE": 1.5, "Glc": 1.0, "Asc": 1.0,
 }  # fmt: skip
 SNR = 100.0
 

@@ -1,0 +1,108 @@
+"""Which basis and line shape for real 3 T PRESS? Side by side in one process (issue 9, cont.).
+
+Fits the real spectra of bench_lcm_realdata.py (Siemens RDA TE 30, Philips SDAT TE 35 sub-01;
+sub-02 held out, reported only) with the default LcmConfig (individual shifts, Gaussian MM
+set) and
+* the 16-metabolite basis the earlier log used (without PE, Glc, Asc),
+* that basis plus each of PE, Glc, Asc alone, and all 19 bundled spin systems,
+* all 19 with the free line shape (`lineshape="free"`),
+and reports residual SD / noise SD over 1.0-4.2 and 1.0-3.4 ppm, tNAA/tCr and Glx/tCr with
+their CRLBs, the added metabolites' amplitude / tCr and CRLB %, NAA and Cr CRLB %, and the CPU
+time of each fit. Result: benchmarks/results/lcm_press_basis.json.
+
+    .venv/bin/python benchmarks/bench_lcm_press_basis.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from gabaapp.config import LcmConfig
+from gabaapp.lcm.fit import fit_spectrum
+from gabaapp.spectra import Basis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_lcm_realdata import HELD_OUT, REAL, load, ratio_crlb, sub_band_ratio  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "lcm_press_basis.json"
+ADDED = ("PE", "Glc", "Asc")
+
+
+def subset(basis: Basis, names: tuple[str, ...]) -> Basis:
+    """Return the rows `names` of `basis`."""
+    idx = [basis.names.index(n) for n in names]
+    return Basis(
+        names, basis.off[idx], basis.on[idx], basis.acquisition, basis.sequence_hash + str(names)
+    )
+
+
+def row(r, cpu_s: float) -> dict[str, object]:
+    """Return the JSON row of one fit."""
+    a = r.amplitudes
+    tcr = a["Cr"] + a["PCr"]
+    finite = {k: (v if np.isfinite(v) else None) for k, v in r.crlb_percent.items()}
+    return {
+        "residual_to_noise": r.residual_to_noise["single"],
+        "residual_to_noise_1.0_3.4_ppm": sub_band_ratio(r, 1.0, 3.4),
+        "tnaa_to_tcr": (a["NAA"] + a["NAAG"]) / tcr,
+        "tnaa_to_tcr_crlb": ratio_crlb(r, ("NAA", "NAAG"), ("Cr", "PCr")),
+        "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
+        "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
+        "added_to_tcr": {n: a[n] / tcr for n in ADDED if n in a},
+        "added_crlb_percent": {n: finite[n] for n in ADDED if n in a},
+        "crlb_percent": {n: finite[n] for n in ("NAA", "Cr", "PCr", "Glu", "Cho", "GPC", "mI")},
+        "converged": r.converged,
+        "flags": list(r.flags),
+        "cpu_seconds": cpu_s,
+    }
+
+
+def main() -> int:
+    default = LcmConfig(include_mm=True)
+    out: dict[str, object] = {
+        "machine": "2-core CPU sandbox, shared with other jobs",
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "load_average_start": list(os.getloadavg()),
+        "held_out": sorted(HELD_OUT),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (fmt, *files) in {**REAL, **HELD_OUT}.items():
+            fid, acq, full = load(name, fmt, files, Path(tmp))
+            base = tuple(n for n in full.names if n not in ADDED)
+            variants = {"16 (no PE, Glc, Asc)": (subset(full, base), default)}
+            for extra in ADDED:
+                variants[f"16 + {extra}"] = (subset(full, base + (extra,)), default)
+            variants["19 (all bundled)"] = (full, default)
+            variants["19, free line shape"] = (full, replace(default, lineshape="free"))
+            rows = {}
+            for label, (basis, cfg) in variants.items():
+                t0 = time.process_time()
+                r = fit_spectrum(fid, acq, basis, basis.names, cfg)
+                rows[label] = row(r, time.process_time() - t0)
+                x = rows[label]
+                added = {k: round(v, 3) for k, v in x["added_to_tcr"].items()}
+                print(
+                    f"{name} {label}: {x['residual_to_noise']:.3f} "
+                    f"(1.0-3.4: {x['residual_to_noise_1.0_3.4_ppm']:.3f}) "
+                    f"tNAA/tCr {x['tnaa_to_tcr']:.3f} Glx/tCr {x['glx_to_tcr']:.3f} "
+                    f"added {added} "
+                    f"CPU {x['cpu_seconds']:.2f}",
+                    flush=True,
+                )
+            out[name] = rows
+    out["load_average_end"] = list(os.getloadavg())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
