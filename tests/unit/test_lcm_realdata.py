@@ -112,16 +112,19 @@ REAL = {
 # NAA 7.9-16.6, NAAG 0.6-2.7, Cr 5.1-10.6, PCr 3.2-5.5, Glu 6.0-12.5, Gln 3.0-5.8 mM. Extreme
 # combinations give tNAA/tCr 0.5-2.3 and Glx/tCr 0.6-2.2; typical values sit near 1.1-1.5.
 TNAA_TCR = (0.9, 1.9)
-# Residual SD / noise SD with individual shifts (the default for single spectra), measured
-# 1.24 (Siemens), 1.83 (Philips sub-01; 1.58 over 1.0-3.4 ppm, clear of its spurious echo)
-# and 1.65 (sub-02, held out); without them 1.69, 2.18 and 2.03. See docs/lcm.md.
-RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.95, "philips_sdat_sub02": 1.75}
+# Residual SD / noise SD with individual shifts (the default for single spectra) and all 19
+# bundled spin systems (PE, Glc, Asc added), measured 1.24 (Siemens), 1.72 (Philips sub-01;
+# 1.45 over 1.0-3.4 ppm, clear of its spurious echo) and 1.59 (sub-02, held out); without
+# the three 1.24, 1.83 and 1.65; without individual shifts 1.69, 2.00 and 1.98. docs/lcm.md.
+RESIDUAL_TO_NOISE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.85, "philips_sdat_sub02": 1.70}
 # Individual shifts must lower the residual SD at least to these fractions of the fit
-# without them (measured 0.74, 0.84 and 0.81).
-SHIFT_GAIN_MAX = {"siemens_rda": 0.80, "philips_sdat": 0.90, "philips_sdat_sub02": 0.88}
+# without them (measured 0.73, 0.86 and 0.80).
+SHIFT_GAIN_MAX = {"siemens_rda": 0.80, "philips_sdat": 0.92, "philips_sdat_sub02": 0.88}
 GLX_TCR = (0.6, 2.2)
-# With the free line shape (LcmConfig(lineshape="free")): measured 1.23, 1.60 and 1.25.
-RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.72, "philips_sdat_sub02": 1.35}
+# With the free line shape (LcmConfig(lineshape="free")): measured 1.23, 1.54 and 1.22.
+RESIDUAL_TO_NOISE_FREE_MAX = {"siemens_rda": 1.35, "philips_sdat": 1.65, "philips_sdat_sub02": 1.35}
+# PE in adult brain is of the order of 1-2 mM against ~8-10 mM tCr: PE/tCr ~0.1-0.25.
+PE_TCR_MAX = 0.4
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +188,15 @@ def test_real_press_fit(real_fits, name):
     assert r.baseline_stiffness <= LcmConfig().baseline_stiffness
 
 
+def test_siemens_pe_is_in_its_physiological_range(real_fits):
+    """PE (added for issue 9) fits to a plausible share on the Siemens spectrum (measured
+    0.17 x tCr, CRLB ~50 %; Glc and Asc fit to zero there). On both Philips spectra it is
+    not identifiable: it takes 0.9-1.1 x tCr (and Asc 0.2-0.4 x), see docs/lcm.md log item 8,
+    so no such bound is asserted for them."""
+    a = real_fits["siemens_rda"].amplitudes
+    assert 0.0 < a["PE"] / (a["Cr"] + a["PCr"]) < PE_TCR_MAX
+
+
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_individual_shifts_bring_the_residual_closer_to_noise(real_fits, name):
     """Individual shifts (LCModel-style, prior SD 0.004 ppm, MM lines their own) explain a
@@ -212,7 +224,7 @@ def test_real_press_fit_free_lineshape(real_fits, name):
     assert TNAA_TCR[0] < (a["NAA"] + a["NAAG"]) / tcr < TNAA_TCR[1]
     assert GLX_TCR[0] < (a["Glu"] + a["Gln"]) / tcr < GLX_TCR[1]
     assert r.residual_to_noise["single"] < RESIDUAL_TO_NOISE_FREE_MAX[name]
-    # measured 1.23 vs 1.24 (Siemens), 1.60 vs 1.83 and 1.25 vs 1.65 (Philips)
+    # measured 1.23 vs 1.24 (Siemens), 1.54 vs 1.72 and 1.22 vs 1.59 (Philips)
     assert r.residual_to_noise["single"] <= 1.005 * voigt.residual_to_noise["single"]
     assert r.lineshape_kernel.sum() == pytest.approx(1.0)
 
