@@ -6,6 +6,10 @@ set) and
 * the 16-metabolite basis the earlier log used (without PE, Glc, Asc),
 * that basis plus each of PE, Glc, Asc alone, and all 19 bundled spin systems,
 * all 19 with the free line shape (`lineshape="free"`),
+* all 19 fitted over 1.0-3.6 ppm only (without PE's 3.98 ppm multiplet and the Philips echo
+  band: which of PE's lines carries its amplitude?),
+* all 19 with soft constraints on the minor metabolites' ratios to tCr (RATIO_PRIORS,
+  `LcmConfig.amplitude_priors`; literature values, not fitted to these spectra),
 * all 19 plus LCModel's "-CrCH2" column (a negative Cr CH2 singlet at 3.913 ppm, amplitude
   >= 0: lets the in vivo CH2/CH3 ratio of creatine fall below 2:3; probe, not default),
 and reports residual SD / noise SD over 1.0-4.2 and 1.0-3.4 ppm, tNAA/tCr and Glx/tCr with
@@ -49,6 +53,12 @@ def subset(basis: Basis, names: tuple[str, ...]) -> Basis:
     )
 
 
+# Prior ratios to tCr (Cr + PCr, ~8-10 mM in adult brain), SD generous: PE ~1-2 mM, Asc
+# 1.1 +- 0.3 mM (Terpstra et al., NMR Biomed 23:227, 2010), glucose ~1 mM at normal plasma
+# glucose.
+TCR = ("Cr", "PCr")
+RATIO_PRIORS = (("PE", TCR, 0.15, 0.1), ("Asc", TCR, 0.12, 0.08), ("Glc", TCR, 0.12, 0.1))
+
 CR_CH2 = {
     "name": "CrCH2",
     "subsystems": [{"label": "CH2", "spins": [{"label": "CH2", "ppm": 3.913, "n": 2}]}],
@@ -81,6 +91,7 @@ def row(r, cpu_s: float) -> dict[str, object]:
         "tnaa_to_tcr_crlb": ratio_crlb(r, ("NAA", "NAAG"), ("Cr", "PCr")),
         "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
         "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
+        "tcho_to_tcr": (a["Cho"] + a["GPC"] + a["PCh"]) / tcr,
         "added_to_tcr": {n: a[n] / tcr for n in (*ADDED, "-CrCH2") if n in a},
         "added_crlb_percent": {n: finite[n] for n in ADDED if n in a},
         "crlb_percent": {n: finite[n] for n in ("NAA", "Cr", "PCr", "Glu", "Cho", "GPC", "mI")},
@@ -107,6 +118,8 @@ def main() -> int:
                 variants[f"16 + {extra}"] = (subset(full, base + (extra,)), default)
             variants["19 (all bundled)"] = (full, default)
             variants["19, free line shape"] = (full, replace(default, lineshape="free"))
+            variants["19 + ratio priors"] = (full, replace(default, amplitude_priors=RATIO_PRIORS))
+            variants["19, fit 1.0-3.6 ppm"] = (full, replace(default, ppm_range=(1.0, 3.6)))
             variants["19 + -CrCH2"] = (with_minus_cr_ch2(full, acq), default)
             rows = {}
             for label, (basis, cfg) in variants.items():

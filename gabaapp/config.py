@@ -278,6 +278,13 @@ class LcmConfig:
     # "gaussian" (Gaussians at 0.9-3.9 ppm) or "lcmodel" (LCModel's short-TE MM and lipid
     # set, gabaapp.lcm.mm.SHORT_TE_COMPONENTS). Needs include_mm.
     mm_set: str = "gaussian"
+    # Soft constraints on amplitude ratios (LCModel-style prior knowledge, Provencher 1993):
+    # entries (name, reference names, expected ratio, ratio SD) add a Gaussian prior on
+    # amplitude(name) / sum(amplitude(references)), e.g. ("PE", ("Cr", "PCr"), 0.15, 0.1).
+    # The prior row (a - r * a_ref) / (SD * a_ref_start) joins the least-squares residual,
+    # a_ref_start from the fit without the prior at the start values. An entry whose names
+    # are not all fitted is ignored. Empty (no prior) by default.
+    amplitude_priors: tuple[tuple[str, tuple[str, ...], float, float], ...] = ()
 
     def __post_init__(self) -> None:
         lo, hi = self.ppm_range
@@ -316,6 +323,13 @@ class LcmConfig:
             raise UsageError("LCM individual_width_sd_hz must be >= 0")
         if not self.individual_shift_sd_ppm > 0:
             raise UsageError("LCM individual_shift_sd_ppm must be > 0")
+        for entry in self.amplitude_priors:
+            name, refs, ratio, sd = entry
+            if not (refs and name not in refs and ratio >= 0 and sd > 0):
+                raise UsageError(
+                    "LCM amplitude_priors entries are (name, non-empty references without "
+                    f"name, ratio >= 0, SD > 0), got {entry!r}"
+                )
 
 
 # --- training (models helper) -------------------------------------------------------------

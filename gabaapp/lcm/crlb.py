@@ -38,6 +38,9 @@ def covariance(
     if problem.n_bl:
         sl = slice(problem.n_amp, problem.n_amp + problem.n_bl)
         normal[sl, sl] += problem.z_pen.T @ problem.z_pen / sigma2
+    if problem.amplitude_prior is not None:  # soft constraints on amplitudes, likewise
+        sl = slice(0, problem.n_amp)
+        normal[sl, sl] += problem.amplitude_prior.T @ problem.amplitude_prior / sigma2
     if problem.n_pen:  # line-shape smoothness and shift priors act like the baseline's penalty
         sl = slice(problem.n_amp + problem.n_bl, None)
         pen = problem.kernel_pen_matrix[:, free]

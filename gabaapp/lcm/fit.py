@@ -371,6 +371,8 @@ def _fit_impl(
     shift_sd_ppm = [config.individual_shift_sd_ppm] * len(names) + [c.shift_sd_ppm for c in mm]
     shift_sd_hz = np.array(shift_sd_ppm) * acq.f0_mhz
 
+    prior_rows: list[np.ndarray] = []  # amplitude priors, set once the start is known
+
     def make_problem(stiffness: float, with_shifts: bool = True) -> Problem:
         baseline = penalty = None
         if config.baseline_knot_spacing_ppm > 0:
@@ -398,6 +400,7 @@ def _fit_impl(
             column_shift_mask=shift_mask if with_shifts else None,
             column_shift_sd_hz=shift_sd_hz,
             column_width_sd_hz=config.individual_width_sd_hz,
+            amplitude_prior=np.array(prior_rows) if prior_rows else None,
         )
 
     stiffnesses = _stiffness_candidates(config)
@@ -419,6 +422,9 @@ def _fit_impl(
         n0 = common.n_theta
         pre = _solve(common, y, theta0[:n0], lower[:n0], upper[:n0], free[:n0], config.max_nfev)
         theta0[:n0][free[:n0]] = pre.x
+    prior_rows += _amplitude_prior_rows(problem, theta0, y, amp_names, config)
+    if prior_rows:
+        problem = make_problem(stiffnesses[0])
     sol = _solve(problem, y, theta0, lower, upper, free, config.max_nfev)
     first_converged, first_message = bool(sol.success and sol.status > 0), sol.message
     stiffness = stiffnesses[0]
@@ -526,6 +532,35 @@ def _fit_impl(
             for k in (problem.shifted if problem.n_cw else ())
         },
     )
+
+
+def _amplitude_prior_rows(problem, theta0, y, amp_names, config) -> list[np.ndarray]:
+    """Return the rows (a_k - r sum(a_ref)) / (SD sum(a_ref_start)) of config.amplitude_priors.
+
+    The ratio prior is made linear in the amplitudes by fixing its scale at the reference
+    amplitude of the fit without priors at the start values `theta0` (the fit's objective
+    stays one fixed function). Entries naming an amplitude that is not fitted are skipped,
+    as are entries whose reference is zero at the start (no scale to put the prior on).
+    """
+    active = [
+        e
+        for e in config.amplitude_priors
+        if e[0] in amp_names and all(r in amp_names for r in e[1])
+    ]
+    if not active:
+        return []
+    start, _ = problem.solve_linear(theta0, y)
+    rows = []
+    for name, refs, ratio, sd in active:
+        ref_start = sum(start[amp_names.index(r)] for r in refs)
+        if not ref_start > 0:
+            continue
+        row = np.zeros(len(amp_names))
+        row[amp_names.index(name)] = 1.0
+        for r in refs:
+            row[amp_names.index(r)] -= ratio
+        rows.append(row / (sd * ref_start))
+    return rows
 
 
 def _solve(problem, y, theta0, lower, upper, free, max_nfev, template=None):

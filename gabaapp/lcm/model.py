@@ -80,6 +80,10 @@ class Problem:
     # (B_k(t) exp(-pi e_k t), as LCModel's individual T2 broadening), Gaussian prior about 0;
     # the e_k follow the d_k in theta.
     column_width_sd_hz: float = 0.0
+    # Soft constraints on amplitudes (LCModel-style prior knowledge): rows C a (target 0),
+    # already divided by their prior SD, appended to the amplitude least squares. They do not
+    # depend on theta or the baseline.
+    amplitude_prior: np.ndarray | None = None  # real [n_prior, n_amp]
 
     def __post_init__(self) -> None:
         self.n_groups, self.n_amp, _ = self.columns.shape
@@ -328,6 +332,9 @@ class Problem:
         """Return (amplitudes >= 0, projected residual) for nonlinear parameters `theta`."""
         pa = self.project(self.design(theta))
         py = self._projected_target(y)
+        if self.amplitude_prior is not None:
+            pa = np.vstack([pa, self.amplitude_prior])
+            py = np.concatenate([py, np.zeros(self.amplitude_prior.shape[0])])
         # NNLS on the small normal-equation factor: same minimiser, n_amp x n_amp work.
         amps = _nnls_small(pa, py)
         self.last_projected_design = pa
@@ -344,6 +351,8 @@ class Problem:
         dropped term is small near the solution.
         """
         d = self.project(self.model_derivatives(theta, amps))
+        if self.amplitude_prior is not None:  # prior rows do not depend on theta
+            d = np.vstack([d, np.zeros((self.amplitude_prior.shape[0], d.shape[1]))])
         pa = self.last_projected_design[:, amps > 0]
         if pa.shape[1]:
             q, _ = np.linalg.qr(pa)
