@@ -11,7 +11,12 @@ and the CPU time per fit. Result: benchmarks/results/lcm_crlb_press.json.
     .venv/bin/python benchmarks/bench_lcm_crlb_press.py [n_realisations] [voigt|free]
 
 With `free` both fits also use the free line-shape kernel (LcmConfig.lineshape); the result
-goes to lcm_crlb_press_free.json.
+goes to lcm_crlb_press_free.json. With a third argument `priors` both fits also use the
+soft constraints of bench_lcm_press_basis.RATIO_PRIORS (PE, Asc, Glc to tCr; the truth here,
+PE 0.17, Asc and Glc 0.11 x tCr, sits 0.1-0.4 prior SDs from their means); the result goes
+to lcm_crlb_press[_free]_priors.json.
+
+    .venv/bin/python benchmarks/bench_lcm_crlb_press.py 200 voigt priors
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ CONC = {
 SNR = 100.0
 
 
-def main(n: int = 200, lineshape: str = "voigt") -> None:
+def main(n: int = 200, lineshape: str = "voigt", priors: str = "") -> None:
     seq = MegaPressSequence.for_te(
         30.0, editing=False, f0_mhz=123.2, spectral_width_hz=2000.0, n_points=2048
     )
@@ -67,9 +72,16 @@ def main(n: int = 200, lineshape: str = "voigt") -> None:
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average": list(os.getloadavg()),
     }
+    prior = ()
+    if priors == "priors":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_lcm_press_basis import RATIO_PRIORS
+
+        prior = RATIO_PRIORS
+        out["amplitude_priors"] = [list(p) for p in prior]
     configs = {
-        "individual_shifts": LcmConfig(lineshape=lineshape),
-        "off": LcmConfig(lineshape=lineshape, individual_shifts="off"),
+        "individual_shifts": LcmConfig(lineshape=lineshape, amplitude_priors=prior),
+        "off": LcmConfig(lineshape=lineshape, individual_shifts="off", amplitude_priors=prior),
     }
     for label, config in configs.items():
         rng = np.random.default_rng(78)
@@ -101,9 +113,11 @@ def main(n: int = 200, lineshape: str = "voigt") -> None:
                 f"{row['mean_crlb_percent'][m]:.2f} %, bias {row['bias_percent'][m]:+.2f} %"
             )
     results = RESULTS if lineshape == "voigt" else RESULTS.with_name("lcm_crlb_press_free.json")
+    if prior:
+        results = results.with_name(results.stem + "_priors.json")
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, *sys.argv[2:3])
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200, *sys.argv[2:4])

@@ -9,7 +9,8 @@ set) and
 * all 19 fitted over 1.0-3.6 ppm only (without PE's 3.98 ppm multiplet and the Philips echo
   band: which of PE's lines carries its amplitude?),
 * all 19 with soft constraints on the minor metabolites' ratios to tCr (RATIO_PRIORS,
-  `LcmConfig.amplitude_priors`; literature values, not fitted to these spectra),
+  `LcmConfig.amplitude_priors`; literature values, not fitted to these spectra), and with
+  their SDs x 2 and x 0.5,
 * all 19 plus LCModel's "-CrCH2" column (a negative Cr CH2 singlet at 3.913 ppm, amplitude
   >= 0: lets the in vivo CH2/CH3 ratio of creatine fall below 2:3; probe, not default),
 and reports residual SD / noise SD over 1.0-4.2 and 1.0-3.4 ppm, tNAA/tCr and Glx/tCr with
@@ -53,11 +54,12 @@ def subset(basis: Basis, names: tuple[str, ...]) -> Basis:
     )
 
 
-# Prior ratios to tCr (Cr + PCr, ~8-10 mM in adult brain), SD generous: PE ~1-2 mM, Asc
-# 1.1 +- 0.3 mM (Terpstra et al., NMR Biomed 23:227, 2010), glucose ~1 mM at normal plasma
-# glucose.
+# Prior ratios to tCr (Cr + PCr, ~8-10 mM in adult brain), SD = the physiological spread:
+# PE ~1-2 mM (0.10-0.25 x tCr), Asc 1.1 +- 0.3 mM (Terpstra et al., NMR Biomed 23:227,
+# 2010), glucose ~0.5-1.5 mM at normal plasma glucose. Not fitted to these spectra.
 TCR = ("Cr", "PCr")
-RATIO_PRIORS = (("PE", TCR, 0.15, 0.1), ("Asc", TCR, 0.12, 0.08), ("Glc", TCR, 0.12, 0.1))
+RATIO_PRIORS = (("PE", TCR, 0.15, 0.05), ("Asc", TCR, 0.12, 0.04), ("Glc", TCR, 0.12, 0.05))
+
 
 CR_CH2 = {
     "name": "CrCH2",
@@ -119,6 +121,12 @@ def main() -> int:
             variants["19 (all bundled)"] = (full, default)
             variants["19, free line shape"] = (full, replace(default, lineshape="free"))
             variants["19 + ratio priors"] = (full, replace(default, amplitude_priors=RATIO_PRIORS))
+            for f in (2.0, 0.5):
+                scaled = tuple((n, refs, r, sd * f) for n, refs, r, sd in RATIO_PRIORS)
+                variants[f"19 + ratio priors, SD x {f:g}"] = (
+                    full,
+                    replace(default, amplitude_priors=scaled),
+                )
             variants["19, fit 1.0-3.6 ppm"] = (full, replace(default, ppm_range=(1.0, 3.6)))
             variants["19 + -CrCH2"] = (with_minus_cr_ch2(full, acq), default)
             rows = {}
