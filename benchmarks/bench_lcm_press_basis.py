@@ -11,6 +11,9 @@ set) and
 * all 19 with soft constraints on the minor metabolites' ratios to tCr (RATIO_PRIORS,
   `LcmConfig.amplitude_priors`; literature values, not fitted to these spectra), and with
   their SDs x 2 and x 0.5,
+* all 19 plus a Gaussian MM line at 3.21 ppm (FWHM 0.1 ppm; does PE stand in for a broad
+  background there?), and all 19 simulated with TE1 = 6 and 14 ms instead of 10 ms (the split
+  is not in the headers: does PE stand in for a timing error?),
 * all 19 plus LCModel's "-CrCH2" column (a negative Cr CH2 singlet at 3.913 ppm, amplitude
   >= 0: lets the in vivo CH2/CH3 ratio of creatine fall below 2:3; probe, not default),
 and reports residual SD / noise SD over 1.0-4.2 and 1.0-3.4 ppm, tNAA/tCr and Glx/tCr with
@@ -22,6 +25,7 @@ time of each fit. Result: benchmarks/results/lcm_press_basis.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -32,11 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+import gabaapp.lcm.fit as lcm_fit
 from gabaapp.config import LcmConfig
 from gabaapp.lcm.fit import fit_spectrum
+from gabaapp.lcm.mm import MMComponent
 from gabaapp.physics.megapress import simulate_spin_system
 from gabaapp.physics.sequence import MegaPressSequence
-from gabaapp.physics.spins import spin_system_from_dict
+from gabaapp.physics.spins import available_metabolites, load_spin_system, spin_system_from_dict
 from gabaapp.spectra import Basis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,16 +73,40 @@ CR_CH2 = {
 }
 
 
-def with_minus_cr_ch2(basis: Basis, acq) -> Basis:
-    """Return `basis` plus a negative Cr CH2 singlet column "-CrCH2" (LCModel's correction)."""
-    seq = MegaPressSequence.for_te(
+def press(acq, te1_ms: float = 10.0) -> MegaPressSequence:
+    """Return the PRESS sequence of `acq` (TE split as TE1 = te1_ms, TE2 = TE - TE1)."""
+    return MegaPressSequence.for_te(
         acq.te_s * 1e3,
+        te1_ms=te1_ms,
         editing=False,
         f0_mhz=acq.f0_mhz,
         spectral_width_hz=acq.spectral_width_hz,
         n_points=acq.n_points,
     )
-    neg = -simulate_spin_system(spin_system_from_dict(CR_CH2), seq)[0]
+
+
+def basis_with_te1(acq, te1_ms: float) -> Basis:
+    """Return all bundled spin systems simulated with TE1 = te1_ms."""
+    seq = press(acq, te1_ms)
+    names = available_metabolites()
+    off = np.array([simulate_spin_system(load_spin_system(n), seq)[0] for n in names])
+    return Basis(names, off, off, seq.acquisition(), seq.hash())
+
+
+@contextlib.contextmanager
+def extra_mm(*components: MMComponent):
+    """Fit with `components` added to the default MM set (probe only)."""
+    old = lcm_fit.MM_COMPONENTS
+    lcm_fit.MM_COMPONENTS = tuple(old) + components
+    try:
+        yield
+    finally:
+        lcm_fit.MM_COMPONENTS = old
+
+
+def with_minus_cr_ch2(basis: Basis, acq) -> Basis:
+    """Return `basis` plus a negative Cr CH2 singlet column "-CrCH2" (LCModel's correction)."""
+    neg = -simulate_spin_system(spin_system_from_dict(CR_CH2), press(acq))[0]
     off = np.vstack([basis.off, neg])
     return Basis(basis.names + ("-CrCH2",), off, off, basis.acquisition, "-CrCH2")
 
@@ -94,7 +124,7 @@ def row(r, cpu_s: float) -> dict[str, object]:
         "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
         "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
         "tcho_to_tcr": (a["Cho"] + a["GPC"] + a["PCh"]) / tcr,
-        "added_to_tcr": {n: a[n] / tcr for n in (*ADDED, "-CrCH2") if n in a},
+        "added_to_tcr": {n: a[n] / tcr for n in (*ADDED, "-CrCH2", "MM32") if n in a},
         "added_crlb_percent": {n: finite[n] for n in ADDED if n in a},
         "crlb_percent": {n: finite[n] for n in ("NAA", "Cr", "PCr", "Glu", "Cho", "GPC", "mI")},
         "converged": r.converged,
@@ -129,10 +159,15 @@ def main() -> int:
                 )
             variants["19, fit 1.0-3.6 ppm"] = (full, replace(default, ppm_range=(1.0, 3.6)))
             variants["19 + -CrCH2"] = (with_minus_cr_ch2(full, acq), default)
+            variants["19 + MM32 Gaussian"] = (full, default)
+            for te1 in (6.0, 14.0):
+                variants[f"19, TE1 {te1:g} ms"] = (basis_with_te1(acq, te1), default)
             rows = {}
+            mm32 = MMComponent("MM32", 3.21, 0.1, ("single",))
             for label, (basis, cfg) in variants.items():
                 t0 = time.process_time()
-                r = fit_spectrum(fid, acq, basis, basis.names, cfg)
+                with extra_mm(mm32) if "MM32" in label else contextlib.nullcontext():
+                    r = fit_spectrum(fid, acq, basis, basis.names, cfg)
                 rows[label] = row(r, time.process_time() - t0)
                 x = rows[label]
                 added = {k: round(v, 3) for k, v in x["added_to_tcr"].items()}
