@@ -313,16 +313,21 @@ def spectra_on_grid(fids, acquisition: Acquisition, shift_hz=None):
     return xp.reshape(out, (*lead, GRID_POINTS))
 
 
-def _grid_spectra(xp, parts, acquisition: Acquisition, shift_hz=None, transform="auto") -> list:
+def _grid_spectra(
+    xp, parts, acquisition: Acquisition, shift_hz=None, transform="auto", full=False
+) -> list:
     """Return the grid spectra [N, 2048] of each FID array [N, n_points] in `parts`, all moved
     by the same `shift_hz` (None or [N] / broadcastable). `transform`: "auto" (one FFT when
-    the sampling is grid-matched, else chirp-z) or "chirp-z" (always)."""
+    the sampling is grid-matched, else chirp-z) or "chirp-z" (always). `full`: return the
+    one-FFT path's whole contiguous FFT rows [N, L] instead (the grid is their first 2048
+    columns; the chirp-z path's [N, 2048] are contiguous anyway)."""
     x0 = parts[0]
     cdtype, rdtype = _dtypes(xp, x0)
     dev = array_device(x0)
     match = grid_match(acquisition) if transform == "auto" else None
     if match is not None:
-        return _matched_grid_spectra(xp, parts, acquisition, shift_hz, match)
+        spectra = _matched_grid_spectra(xp, parts, acquisition, shift_hz, match)
+        return spectra if full else [spec[:, :GRID_POINTS] for spec in spectra]
     plan, arr = _plan_for(xp, dev, cdtype, rdtype, acquisition)
     n = x0.shape[0]
     shift = None
@@ -367,7 +372,8 @@ def _matched_arrays(xp, dev, acquisition: Acquisition, fft_len: int, k0: int) ->
 
 
 def _matched_grid_spectra(xp, parts, acquisition: Acquisition, shift_hz, match) -> list:
-    """_grid_spectra for grid-matched sampling: one FFT of length L per FID.
+    """_grid_spectra for grid-matched sampling: one FFT of length L per FID, [N, L] each (the
+    grid is the first 2048 columns).
 
     X_j = sum_n x_n exp(2j pi s n) exp(-2j pi (k0 + j) n / L) = fft(x_n exp(2j pi (s - k0/L) n),
     n=L)[j] for the shift s in cycles per sample. The ramp's phases are made in float64 from
@@ -400,7 +406,7 @@ def _matched_grid_spectra(xp, parts, acquisition: Acquisition, shift_hz, match) 
         views = _cpu_views(x, small_q, small_r, buf) if buf is not None else None
         if views is not None and views[0].dtype == np.complex64:
             kernels.ramp_into(*views)  # one pass instead of two broadcast products
-            out.append(xp.fft.fft(buf, axis=-1)[:, :GRID_POINTS])
+            out.append(xp.fft.fft(buf, axis=-1))
             continue
         x3 = xp.reshape(x, (n, n_points // block, block))
         if buf is None:
@@ -411,7 +417,7 @@ def _matched_grid_spectra(xp, parts, acquisition: Acquisition, shift_hz, match) 
             xp.multiply(x3, small_q[:, :, None], out=buf3)
             buf3 *= small_r[:, None, :]
             spec = xp.fft.fft(buf, axis=-1)
-        out.append(spec[:, :GRID_POINTS])
+        out.append(spec)
     return out
 
 
@@ -502,6 +508,22 @@ def b0_shift_hz(off_fids, acquisition: Acquisition):
     plan, arr = _plan_for(xp, dev, cdtype, rdtype, acquisition)
     x = xp.reshape(xp.astype(off_fids, cdtype, copy=False), (-1, acquisition.n_points))
     spec = xp.fft.fft(x, n=plan.search_len, axis=-1)
+    views = _cpu_views(spec)
+    if views is not None and views[0].dtype == np.complex64:
+        shift = np.empty(spec.shape[0], dtype=np.float32)
+        kernels.search_shift(
+            views[0],
+            plan.search_bins[0],
+            plan.search_ppm[0],
+            NAA_PPM,
+            plan.search_bins[1],
+            plan.search_ppm[1],
+            CR_PPM,
+            plan.search_step_ppm,
+            acquisition.f0_mhz,
+            shift,
+        )
+        return xp.asarray(shift, device=dev)
     found = []
     for bins, ppm in zip(arr["bins"], arr["ppm"], strict=True):
         sel = xp.take(spec, bins, axis=-1)
@@ -607,15 +629,21 @@ def _network_rows(
     else:
         shift, apply = xp.zeros((n,), dtype=rdtype, device=array_device(off2)), False
     _check_sampling(off2, acquisition)
-    s_off, s_on = _grid_spectra(xp, [off2, on2], acquisition, shift if apply else None, transform)
+    s_off, s_on = _grid_spectra(
+        xp, [off2, on2], acquisition, shift if apply else None, transform, full=True
+    )
     if out is None:
         out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
     views = _cpu_views(s_off, s_on, out)
-    if views is not None and views[0].dtype == np.complex64 and views[1].dtype == np.complex64:
+    if views is not None and all(
+        v.dtype == np.complex64 and v.flags.c_contiguous for v in views[:2]
+    ):
         # One compiled pass per spectrum: max |OFF|, finiteness and the four scaled rows.
-        scale, finite = kernels.grid_rows(views[0], views[1], 0, views[2])
+        off_f, on_f = views[0].view(np.float32), views[1].view(np.float32)
+        scale, finite = kernels.grid_rows(off_f, on_f, on_f.view(np.int32), views[2])
         _check_scale(bool(finite.all()), bool((scale > 0).all()))
         return out, shift
+    s_off, s_on = s_off[:, :GRID_POINTS], s_on[:, :GRID_POINTS]
     # max |S| from the squared magnitude: complex abs (hypot) is several times slower.
     re_off, im_off = xp.real(s_off), xp.imag(s_off)
     scale = xp.sqrt(xp.max(re_off * re_off + im_off * im_off, axis=-1))

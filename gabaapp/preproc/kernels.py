@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 AVAILABLE = numba is not None
 
 
-def _jit(fn):
+def jit(fn):
     """Compile `fn` with numba (no Python objects, GIL released so that worker threads run in
     parallel, cached on disk), or return None without numba."""
     if numba is None:  # pragma: no cover
@@ -39,37 +39,44 @@ def _jit(fn):
         return numba.njit(**options)(fn)
 
 
-def _grid_rows(s_off, s_on, start, out):
-    """Write out[i] = (Im OFF, Re OFF, Im ON, Re ON) / max|OFF| over columns start..start+W of
-    the spectra s_off, s_on [N, >= start + W] (W = out.shape[2]); return (scale [N] float32,
-    finite [N] bool: no NaN/inf in either spectrum's window)."""
+def _grid_rows(s_off, s_on, on_bits, out):
+    """Write out[i] = (Im OFF, Re OFF, Im ON, Re ON) / max|OFF| for the spectra s_off, s_on
+    (float32 [N, >= 2W] views of complex rows, real and imaginary parts interleaved; W =
+    out.shape[2]; on_bits: s_on's int32 view); return (scale [N] float32, finite [N] bool: no
+    NaN/inf in either spectrum).
+
+    Both reductions compare IEEE bit patterns as integers, which vectorise without reordering
+    floating-point arithmetic: for a non-negative float |S|^2 the int32 order is the float
+    order, and with the sign bit cleared a pattern >= 0x7f800000 is an inf or NaN.
+    """
     n, width = out.shape[0], out.shape[2]
+    power = np.empty(width, dtype=np.float32)
+    bits = power.view(np.int32)
     scale = np.empty(n, dtype=np.float32)
     finite = np.empty(n, dtype=np.bool_)
+    magnitude = np.int32(0x7FFFFFFF)
     for i in range(n):
-        peak = np.float32(0.0)
-        total = np.float32(0.0)
         for j in range(width):
-            v = s_off[i, start + j]
-            re = v.real
-            im = v.imag
-            p = re * re + im * im
-            total += p
-            if p > peak:
-                peak = p
-        s = np.float32(math.sqrt(peak))
-        inv = np.float32(1.0) / s
+            re = s_off[i, 2 * j]
+            im = s_off[i, 2 * j + 1]
+            power[j] = re * re + im * im
+        top = np.int32(0)
+        for j in range(width):
+            top = max(top, bits[j] & magnitude)
+        top_on = np.int32(0)
+        for j in range(2 * width):
+            top_on = max(top_on, on_bits[i, j] & magnitude)
+        bits[0] = top
+        s = np.float32(math.sqrt(power[0]))
         scale[i] = s
+        finite[i] = top < np.int32(0x7F800000) and top_on < np.int32(0x7F800000)
+        inv = np.float32(1.0) / s
         for j in range(width):
-            v = s_off[i, start + j]
-            out[i, 0, j] = v.imag * inv
-            out[i, 1, j] = v.real * inv
+            out[i, 0, j] = s_off[i, 2 * j + 1] * inv
+            out[i, 1, j] = s_off[i, 2 * j] * inv
         for j in range(width):
-            v = s_on[i, start + j]
-            total += v.real + v.imag  # NaN/inf anywhere makes the sum non-finite
-            out[i, 2, j] = v.imag * inv
-            out[i, 3, j] = v.real * inv
-        finite[i] = math.isfinite(total) and math.isfinite(s)
+            out[i, 2, j] = s_on[i, 2 * j + 1] * inv
+            out[i, 3, j] = s_on[i, 2 * j] * inv
     return scale, finite
 
 
@@ -86,5 +93,60 @@ def _ramp_into(x, small_q, small_r, buf):
                 buf[i, base + r] = (x[i, base + r] * c) * small_r[i, r]
 
 
-grid_rows = _jit(_grid_rows)
-ramp_into = _jit(_ramp_into)
+grid_rows = jit(_grid_rows)
+ramp_into = jit(_ramp_into)
+
+
+def _window_peak(spec, i, bins, ppm, step_ppm):
+    """Return (|S|^2, ppm) of the refined maximum of spectrum row i over FFT bins `bins` (the
+    first and last are margins): the vertex of the parabola through 1/|S|^2 at the three bins
+    around the maximum (float32 arithmetic as `features._refined_peak`)."""
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    width = bins.shape[0]
+    best = -1
+    centre = np.float32(0.0)
+    for j in range(1, width - 1):
+        v = spec[i, bins[j]]
+        p = v.real * v.real + v.imag * v.imag
+        if best < 0 or p > centre:  # first maximum wins, as argmax
+            best, centre = j, p
+    v = spec[i, bins[best - 1]]
+    below = v.real * v.real + v.imag * v.imag
+    v = spec[i, bins[best + 1]]
+    above = v.real * v.real + v.imag * v.imag
+    one = np.float32(1.0)
+    y_m, y_0, y_p = one / (below + tiny), one / (centre + tiny), one / (above + tiny)
+    curvature = y_m - np.float32(2.0) * y_0 + y_p
+    delta = np.float32(0.0)
+    if curvature > 0:
+        delta = (y_m - y_p) / (np.float32(2.0) * curvature)
+    return centre, ppm[best] + delta * np.float32(step_ppm)  # float32 product, as torch
+
+
+def _search_shift(spec, bins_a, ppm_a, ref_a, bins_b, ppm_b, ref_b, step_ppm, f0_mhz, out):
+    """Write out[i] = the B0 shift in Hz of spectrum row i that puts the higher of the two
+    refined window maxima (a: NAA, b: Cr) on its reference ppm (`features.b0_shift_hz`)."""
+    for i in range(spec.shape[0]):
+        h_a, p_a = window_peak(spec, i, bins_a, ppm_a, step_ppm)
+        h_b, p_b = window_peak(spec, i, bins_b, ppm_b, step_ppm)
+        shift_ppm = ref_a - p_a if h_a >= h_b else ref_b - p_b
+        out[i] = shift_ppm * f0_mhz
+
+
+def _rotate_rows(rows, cos_sin):
+    """Rotate network-input rows [N, 4, W] (Im, Re pairs of OFF and ON) in place by the angle
+    whose (cos, sin) is cos_sin[i, j] (complex [N, W]): Re' = Re c - Im s, Im' = Im c + Re s."""
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[2]):
+            c = cos_sin[i, j].real
+            s = cos_sin[i, j].imag
+            for pair in range(0, 4, 2):
+                im = rows[i, pair, j]
+                re = rows[i, pair + 1, j]
+                rows[i, pair + 1, j] = re * c - im * s
+                rows[i, pair, j] = im * c + re * s
+
+
+window_peak = jit(_window_peak)
+search_shift = jit(_search_shift)
+rotate_rows = jit(_rotate_rows)

@@ -41,11 +41,14 @@ import torch
 from gabaapp.config import SynthesisConfig
 from gabaapp.constants import GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError, UsageError
+from gabaapp.preproc import kernels
 from gabaapp.preproc.features import GRID_FFT_LEN, network_input
+from gabaapp.simulate import fused
 from gabaapp.simulate.grid_basis import check_grid_basis, grid_matched_basis
 from gabaapp.simulate.lines import (
     block_length,
     exp_linear,
+    exp_linear_parts,
     line_fids,
     truncation_points,
     voigt_envelope,
@@ -239,6 +242,11 @@ class SpectrumGenerator:
         grid = both.unsqueeze(0) * torch.cat([decay, decay], dim=-1)  # [K, M, 2T]
         # Real layout [K*M, 4T] so a real matrix product with the concentrations sums the basis.
         self._basis_grid = torch.view_as_real(grid).reshape(levels * len(config.metabolites), -1)
+        # Compiled CPU loops (gabaapp.simulate.fused) where numba is present; torch otherwise.
+        self._fused = fused.AVAILABLE and dev.type == "cpu"
+        self._basis_complex = torch.view_as_complex(
+            self._basis_grid.view(self._basis_grid.shape[0], -1, 2)
+        )
         self._broad_keep = truncation_points(
             0.0,
             min(MM_MIN_FWHM_HZ, BASELINE_FWHM_HZ[0], MM_COEDITED_FWHM_HZ),
@@ -406,6 +414,17 @@ class SpectrumGenerator:
             off, on = self.combine(conc)
             return {"off": off, "on": on, "clean_off": off, "clean_on": on}
         t = self.t_s
+        broad = (
+            bool((params["mm_amplitude"] > 0).any())
+            or bool((params["mm_coedited_fraction"] > 0).any())
+            or bool((params["baseline_amplitude"] > 0).any())
+        )
+        water = bool((params["water_amplitude"] > 0).any())
+        if self._fused:
+            clean_off, clean_on, off, on = self._fused_metabolites(conc, params, broad or water)
+            return self._add_nuisances_and_noise(
+                conc, params, generator, clean_off, clean_on, off, on, broad, water
+            )
         met_off, met_on = self.combine(conc, params.get("extra_level"))
         # The first-order phase is applied by `batch` on the grid (`rotate_first_order`), exactly
         # at each line's own ppm; as an FFT multiply on these FIDs it would ring (circular
@@ -435,22 +454,84 @@ class SpectrumGenerator:
         else:
             on = clean_on  # copied below before anything is added to it
         del met_off, met_on, factor, gauss_env
-        off = clean_off  # copied below before the first nuisance is added to it
+        off = clean_off
+        if broad or water:  # copies, so that the nuisances do not reach the clean FIDs
+            off = clean_off.clone()
+            if on is clean_on:
+                on = clean_on.clone()
+        return self._add_nuisances_and_noise(
+            conc, params, generator, clean_off, clean_on, off, on, broad, water
+        )
+
+    def _fused_metabolites(self, conc, params, copies: bool):
+        """Return (clean_off, clean_on, off, on), complex [n, T]: the metabolite FIDs of
+        `synthesise` made by one compiled pass (`fused.metabolite_fids`). off/on are separate
+        tensors when `copies` (nuisances follow) or, for ON, when an ON/OFF mismatch or gain
+        makes it differ; otherwise they are the clean tensors themselves."""
+        n, m = conc.shape
+        tt = self.t_s.shape[0]
+        level = params.get("extra_level")
+        cols = torch.arange(m)
+        rows = cols.expand(n, m) if level is None else level * m + cols
+        rate_unit = torch.complex(
+            -math.pi * params["lorentz_hz"], 2.0 * math.pi * params["shift_hz"]
+        )
+        ph_off = torch.deg2rad(params["phase0_deg"])
+        zero = torch.zeros_like(ph_off)
+        hi_a, lo_a = exp_linear_parts(rate_unit, torch.complex(zero, ph_off), self.t_s, self._block)
+        mismatch = bool(
+            (params["onoff_shift_hz"] != 0).any() or (params["onoff_phase_deg"] != 0).any()
+        )
+        gained = mismatch or bool((params["onoff_gain"] != 0).any())
+        if mismatch:
+            rate_on = torch.complex(
+                -math.pi * params["lorentz_hz"],
+                2.0 * math.pi * (params["shift_hz"] + params["onoff_shift_hz"]),
+            )
+            ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
+            hi_b, lo_b = exp_linear_parts(
+                rate_on, torch.complex(zero, ph_on), self.t_s, self._block
+            )
+        else:
+            hi_b, lo_b = hi_a, lo_a
+        gau = params["gauss_hz"]
+        if bool((gau != 0).any()):
+            env = voigt_envelope(self.t_s, torch.zeros_like(gau), gau)
+        else:
+            env = torch.empty((n, 0))
+        gain = 1.0 + params["onoff_gain"] if gained else torch.ones(n)
+        new = lambda: torch.empty((n, tt), dtype=torch.complex64)  # noqa: E731
+        clean_off, clean_on = new(), new()
+        off = new() if copies else clean_off
+        on = new() if (copies or gained) else clean_on
+        flags = np.array([copies, copies or gained, mismatch], dtype=np.bool_)
+        fused.metabolite_fids(
+            self._basis_grid.numpy(),
+            rows.contiguous().numpy(),
+            conc.contiguous().numpy(),
+            *(_floats(a) for a in (hi_a, lo_a, hi_b, lo_b)),
+            env.numpy(),
+            gain.contiguous().numpy(),
+            *(_floats(a) for a in (clean_off, clean_on, off, on)),
+            flags,
+        )
+        return clean_off, clean_on, off, on
+
+    def _add_nuisances_and_noise(
+        self, conc, params, generator, clean_off, clean_on, off, on, broad: bool, water: bool
+    ) -> dict[str, torch.Tensor]:
+        """Add MM, baseline and water (when `broad` / `water`) to off / on (in place: they are
+        copies of the clean FIDs then), then noise; return the four FIDs of `synthesise`."""
+        ph_off = torch.deg2rad(params["phase0_deg"])
+        sh_off = params["shift_hz"]
+        ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
+        sh_on = sh_off + params["onoff_shift_hz"]
+        gain_on = (1.0 + params["onoff_gain"]).unsqueeze(-1)
         # Nuisances, in the same frame (shift and phase) as the metabolites of each acquisition.
         lv = self.levels
         conc_scale = conc.max(dim=1).values
         scale = conc_scale * lv["height"]  # NAA peak height of this spectrum's scale
         broad_off, broad_on = [], []
-        broad = (
-            bool((params["mm_amplitude"] > 0).any())
-            or bool((params["mm_coedited_fraction"] > 0).any())
-            or bool((params["baseline_amplitude"] > 0).any())
-        )
-        water = bool((params["water_amplitude"] > 0).any())
-        if broad or water:
-            off = clean_off.clone()
-            if on is clean_on:
-                on = clean_on.clone()
         if self.grid and broad:
             self._add_broad_grid(off, on, params, scale, conc_scale, generator)
         elif bool((params["mm_amplitude"] > 0).any()):
@@ -595,6 +676,18 @@ class SpectrumGenerator:
     ) -> torch.Tensor:
         """Return fid + complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid|
         (paper; x noise_scale at the grid-matched sampling), in place when `inplace`."""
+        if self._fused:
+            zr = torch.empty((*fid.shape, 2)).normal_(generator=generator)
+            out = fid if inplace else torch.empty_like(fid)
+            fused.add_noise(
+                _floats(fid),
+                zr.view(zr.shape[0], -1).numpy(),
+                sigma_rel.contiguous().numpy(),
+                self.first_weight,
+                self.noise_scale,
+                _floats(out),
+            )
+            return out
         sigma = self._sigma(fid, sigma_rel)
         z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
         # Real and imaginary parts each N(0, 1), scaled to s per component (paper), fused.
@@ -703,13 +796,23 @@ def rotate_first_order(
         torch.complex(torch.zeros_like(rate), rate * (GRID_PPM_LOW - start)).to(torch.complex64),
         j,
         block_length(GRID_POINTS),
-    ).unsqueeze(1)
+    )
+    if kernels.AVAILABLE and rows.device.type == "cpu":  # one pass over the four rows
+        kernels.rotate_rows(rows.numpy(), rot.numpy())
+        return
+    rot = rot.unsqueeze(1)
     cos, sin = rot.real, rot.imag
     im, re = rows[:, 0::2], rows[:, 1::2]  # [n, 2, 2048] views: OFF, ON
     # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
     new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
     im.mul_(cos).addcmul_(re, sin)
     re.copy_(new_re)
+
+
+def _floats(z: torch.Tensor) -> np.ndarray:
+    """Return a contiguous complex tensor [n, k] as a float32 numpy view [n, 2k] (re, im
+    interleaved; shares memory) for the compiled loops."""
+    return torch.view_as_real(z.contiguous()).view(z.shape[0], -1).numpy()
 
 
 # Outputs at least this large (bytes) are backed by transparent huge pages on CPU.

@@ -70,14 +70,22 @@ def exp_linear(rate: torch.Tensor, phase: torch.Tensor, t_s: torch.Tensor, block
     """
     total = t_s.shape[0]
     block = max(1, min(block, total))
-    rate = rate.unsqueeze(-1)
-    lo = cexp(rate * t_s[:block] + phase.unsqueeze(-1))
-    hi = cexp(rate * t_s[: total // block * block : block])
+    hi, lo = exp_linear_parts(rate, phase, t_s, block)
     out = (hi.unsqueeze(-1) * lo.unsqueeze(-2)).flatten(-2)
+    rate = rate.unsqueeze(-1)
     if out.shape[-1] < total:  # remainder when T is not a multiple of the block
         tail = cexp(rate * t_s[out.shape[-1] :] + phase.unsqueeze(-1))
         out = torch.cat([out, tail], dim=-1)
     return out
+
+
+def exp_linear_parts(rate: torch.Tensor, phase: torch.Tensor, t_s: torch.Tensor, block: int):
+    """Return (hi [..., T // block], lo [..., block]) with exp(phase + rate t_s[q block + r]) =
+    hi[q] lo[r] (see exp_linear, which multiplies them out; 1 <= block <= T)."""
+    rate = rate.unsqueeze(-1)
+    lo = cexp(rate * t_s[:block] + phase.unsqueeze(-1))
+    hi = cexp(rate * t_s[: t_s.shape[0] // block * block : block])
+    return hi, lo
 
 
 def line_fids(
