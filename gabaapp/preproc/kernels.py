@@ -135,12 +135,13 @@ def _search_shift(spec, bins_a, ppm_a, ref_a, bins_b, ppm_b, ref_b, step_ppm, f0
 
 def _rotate_rows(rows, cos_sin):
     """Rotate network-input rows [N, 4, W] (Im, Re pairs of OFF and ON) in place by the angle
-    whose (cos, sin) is cos_sin[i, j] (complex [N, W]): Re' = Re c - Im s, Im' = Im c + Re s."""
+    whose (cos, sin) is (cos_sin[i, 2j], cos_sin[i, 2j + 1]) (float32 [N, 2W], a complex
+    array's view): Re' = Re c - Im s, Im' = Im c + Re s."""
     for i in range(rows.shape[0]):
-        for j in range(rows.shape[2]):
-            c = cos_sin[i, j].real
-            s = cos_sin[i, j].imag
-            for pair in range(0, 4, 2):
+        for pair in range(0, 4, 2):
+            for j in range(rows.shape[2]):
+                c = cos_sin[i, 2 * j]
+                s = cos_sin[i, 2 * j + 1]
                 im = rows[i, pair, j]
                 re = rows[i, pair + 1, j]
                 rows[i, pair + 1, j] = re * c - im * s

@@ -767,8 +767,8 @@ class SpectrumGenerator:
                 # First-order phase about the lines' own ppm: the grid ppm minus the total
                 # shift (augmentation + alignment) they were moved by; max |OFF| is unchanged.
                 moved_ppm = (params["shift_hz"][sl] + shift[sl]) / acq.f0_mhz
-                for out in (x, clean) if with_clean else (x,):
-                    rotate_first_order(out[sl], params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
+                outs = (x[sl], clean[sl]) if with_clean else (x[sl],)
+                rotate_first_order(outs, params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
 
         _run_slices(work, len(starts), dev)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
@@ -778,14 +778,18 @@ class SpectrumGenerator:
 
 
 def rotate_first_order(
-    rows: torch.Tensor, deg_per_ppm: torch.Tensor, pivot_ppm: float, moved_ppm: torch.Tensor
+    rows, deg_per_ppm: torch.Tensor, pivot_ppm: float, moved_ppm: torch.Tensor
 ) -> None:
     """Rotate network input rows [n, 4, 2048] (OFF-imag, OFF-real, ON-imag, ON-real) in place
     by the first-order phase phi1 (ppm - moved_ppm - pivot_ppm) at each grid ppm.
 
-    `deg_per_ppm` and `moved_ppm` are [n]: phi1 and how far the spectrum was moved, so the phase
-    is that of each line's own chemical shift (as when applied before the shift).
+    `rows` is one such tensor or a tuple of several (e.g. a batch's input and its clean copy),
+    which all get the same rotation (computed once). `deg_per_ppm` and `moved_ppm` are [n]:
+    phi1 and how far the spectrum was moved, so the phase is that of each line's own chemical
+    shift (as when applied before the shift).
     """
+    group = tuple(rows) if isinstance(rows, (tuple, list)) else (rows,)
+    rows = group[0]
     # angle_j = rate (ppm_0 - start) + rate step j: a separable complex exponential in j.
     rate = torch.deg2rad(deg_per_ppm.double()).to(rows.device)
     start = moved_ppm.double().to(rows.device) + pivot_ppm
@@ -798,15 +802,18 @@ def rotate_first_order(
         block_length(GRID_POINTS),
     )
     if kernels.AVAILABLE and rows.device.type == "cpu":  # one pass over the four rows
-        kernels.rotate_rows(rows.numpy(), rot.numpy())
+        cos_sin = _floats(rot)
+        for r in group:
+            kernels.rotate_rows(r.numpy(), cos_sin)
         return
     rot = rot.unsqueeze(1)
     cos, sin = rot.real, rot.imag
-    im, re = rows[:, 0::2], rows[:, 1::2]  # [n, 2, 2048] views: OFF, ON
-    # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
-    new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
-    im.mul_(cos).addcmul_(re, sin)
-    re.copy_(new_re)
+    for r in group:
+        im, re = r[:, 0::2], r[:, 1::2]  # [n, 2, 2048] views: OFF, ON
+        # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
+        new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
+        im.mul_(cos).addcmul_(re, sin)
+        re.copy_(new_re)
 
 
 def _floats(z: torch.Tensor) -> np.ndarray:
