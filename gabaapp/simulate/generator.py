@@ -32,6 +32,7 @@ import math
 import mmap
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -824,6 +825,10 @@ def _floats(z: torch.Tensor) -> np.ndarray:
 
 # Outputs at least this large (bytes) are backed by transparent huge pages on CPU.
 _HUGE_PAGE_MIN_BYTES = 4 << 20
+# Memory maps of freed outputs kept for reuse (at most this many bytes in all).
+_RECYCLE_MAX_BYTES = 256 << 20
+_RECYCLED: list[mmap.mmap] = []
+_RECYCLED_LOCK = threading.Lock()
 
 
 def _output_tensor(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
@@ -832,18 +837,41 @@ def _output_tensor(shape: tuple[int, ...], device: torch.device) -> torch.Tensor
     On CPU a large one is an anonymous memory map advised to use transparent huge pages
     (Linux MADV_HUGEPAGE): the batch writes every byte of it once, and with 4 KiB pages the
     first-touch page faults of the two [1024, 4, 2048] outputs (64 MB) cost ~25 us per
-    spectrum, more than a tenth of the synthesis; with 2 MiB pages ~4 us. The tensor keeps the
-    map alive and it is unmapped when the tensor (and every view of it) is freed. Where huge
-    pages cannot be asked for (other systems, devices) it is a plain torch.empty.
+    spectrum, more than a tenth of the synthesis; with 2 MiB pages ~4 us, still ~15-30 us in
+    system time when two workers fault in parallel. So the map of an output that has been
+    freed (the tensor and every view of it gone) is kept and handed to the next batch of the
+    same size, its pages already in place (at most _RECYCLE_MAX_BYTES are kept; the batch
+    overwrites every element). Where huge pages cannot be asked for (other systems, devices)
+    it is a plain torch.empty.
     """
     count = math.prod(shape)
     nbytes = 4 * count
     if device.type != "cpu" or nbytes < _HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.empty(shape, dtype=torch.float32, device=device)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    with contextlib.suppress(OSError):  # THP switched off in the kernel: plain pages
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    return torch.frombuffer(buf, dtype=torch.float32, count=count).view(shape)
+    buf = None
+    with _RECYCLED_LOCK:
+        for i, old in enumerate(_RECYCLED):
+            if len(old) == nbytes:
+                buf = _RECYCLED.pop(i)
+                break
+    if buf is None:
+        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        with contextlib.suppress(OSError):  # THP switched off in the kernel: plain pages
+            buf.madvise(mmap.MADV_HUGEPAGE)
+    # The numpy array owns the tensor's memory (torch.from_numpy keeps it alive); when the
+    # last view dies the array is freed and the finaliser, which holds the map, recycles it.
+    arr = np.frombuffer(buf, dtype=np.float32, count=count)
+    weakref.finalize(arr, _recycle, buf)
+    return torch.from_numpy(arr).view(shape)
+
+
+def _recycle(buf: mmap.mmap) -> None:
+    """Keep `buf` for the next output of its size while the kept maps stay under the cap."""
+    with _RECYCLED_LOCK:
+        if sum(len(b) for b in _RECYCLED) + len(buf) <= _RECYCLE_MAX_BYTES:
+            _RECYCLED.append(buf)
+            return
+    buf.close()
 
 
 def _run_slices(work, n_slices: int, device: torch.device) -> None:
