@@ -379,24 +379,12 @@ def _matched_grid_spectra(xp, parts, acquisition: Acquisition, shift_hz, match) 
     n=L)[j] for the shift s in cycles per sample. The ramp's phases are made in float64 from
     N x (n_points/block + block) values (cheap) and applied as two broadcast products.
     """
-    fft_len, k0 = match
-    _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    fft_len, _ = match
     x0 = parts[0]
     cdtype, _ = _dtypes(xp, x0)
     dev = array_device(x0)
-    arr = _matched_arrays(xp, dev, acquisition, fft_len, k0)
     n, n_points = x0.shape
-    block = arr["block"]
-    if shift_hz is None:
-        cycles = xp.zeros((n, 1), dtype=xp.float64, device=dev)
-    else:
-        shift = xp.reshape(xp.asarray(shift_hz, device=dev), (-1, 1))
-        cycles = xp.astype(shift, xp.float64) * acquisition.dwell_s
-        if cycles.shape[0] == 1 and n > 1:
-            cycles = xp.broadcast_to(cycles, (n, 1))
-    cycles = cycles + arr["offset"]
-    small_r = _cis(xp, cycles * arr["r"], cdtype)
-    small_q = _cis(xp, cycles * arr["q"], cdtype)
+    small_q, small_r, block = _ramp_factors(xp, x0, acquisition, shift_hz, match)
     # The ramp product is written straight into a zero-padded buffer (reused per thread: its
     # tail stays zero), which saves fft(..., n=L)'s padding copy.
     buf, buf3 = _padded_buffer(xp, x0, (n, fft_len), n_points // block, block, cdtype, dev)
@@ -419,6 +407,73 @@ def _matched_grid_spectra(xp, parts, acquisition: Acquisition, shift_hz, match) 
             spec = xp.fft.fft(buf, axis=-1)
         out.append(spec)
     return out
+
+
+def _ramp_factors(xp, x0, acquisition: Acquisition, shift_hz, match):
+    """Return (small_q [N, n_points/block], small_r [N, block], block): the phase ramp
+    exp(2j pi (s - k0/L) n) of the one-FFT path at n = q + r as the product small_q x small_r
+    (made in float64 from N x (n_points/block + block) values, then cast)."""
+    fft_len, k0 = match
+    _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    cdtype, _ = _dtypes(xp, x0)
+    dev = array_device(x0)
+    arr = _matched_arrays(xp, dev, acquisition, fft_len, k0)
+    n = x0.shape[0]
+    block = arr["block"]
+    if shift_hz is None:
+        cycles = xp.zeros((n, 1), dtype=xp.float64, device=dev)
+    else:
+        shift = xp.reshape(xp.asarray(shift_hz, device=dev), (-1, 1))
+        cycles = xp.astype(shift, xp.float64) * acquisition.dwell_s
+        if cycles.shape[0] == 1 and n > 1:
+            cycles = xp.broadcast_to(cycles, (n, 1))
+    cycles = cycles + arr["offset"]
+    small_r = _cis(xp, cycles * arr["r"], cdtype)
+    small_q = _cis(xp, cycles * arr["q"], cdtype)
+    return small_q, small_r, block
+
+
+# Spectra per FFT call of the compiled one-FFT path: OFF and ON rows of this many spectra
+# ([2 x 16, 4096] complex64, 1 MB) stay in a core's L2 cache from the ramp to the rows.
+ROWS_PER_FFT = 8
+
+
+def _compiled_matched_rows(xp, off2, on2, acquisition: Acquisition, shift_hz, match, out) -> bool:
+    """Write the network input of OFF/ON FIDs [N, n_points] (grid-matched sampling) into `out`
+    [N, 4, 2048] with the compiled loops, ROWS_PER_FFT spectra at a time (ramp into a reused
+    zero-padded buffer, one FFT of their OFF and ON rows, rows and scale from the FFT output,
+    all while in cache); return False (nothing written) where the loops do not apply."""
+    fft_len, _ = match
+    cdtype, _ = _dtypes(xp, off2)
+    off2, on2 = xp.astype(off2, cdtype, copy=False), xp.astype(on2, cdtype, copy=False)
+    views = _cpu_views(off2, on2, out)
+    if (
+        views is None
+        or views[0].dtype != np.complex64
+        or not all(v.flags.c_contiguous for v in views)
+    ):
+        return False
+    off_v, on_v, out_v = views
+    n, n_points = off_v.shape
+    small_q, small_r, block = _ramp_factors(xp, off2, acquisition, shift_hz, match)
+    q_v, r_v = (np.ascontiguousarray(v) for v in _cpu_views(small_q, small_r))
+    rows = min(ROWS_PER_FFT, n)
+    dev = array_device(off2)
+    buf, _ = _padded_buffer(xp, off2, (2 * rows, fft_len), n_points // block, block, cdtype, dev)
+    if buf is None:
+        return False
+    buf_v = np.asarray(buf)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        m = stop - start
+        kernels.ramp_into(off_v[start:stop], q_v[start:stop], r_v[start:stop], buf_v[:m])
+        kernels.ramp_into(on_v[start:stop], q_v[start:stop], r_v[start:stop], buf_v[rows:][:m])
+        # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
+        spec = np.asarray(xp.fft.fft(buf, axis=-1)).view(np.float32)
+        on_f = spec[rows : rows + m]
+        scale, finite = kernels.grid_rows(spec[:m], on_f, on_f.view(np.int32), out_v[start:stop])
+        _check_scale(bool(finite.all()), bool((scale > 0).all()))
+    return True
 
 
 _BUFFERS = threading.local()
@@ -629,11 +684,18 @@ def _network_rows(
     else:
         shift, apply = xp.zeros((n,), dtype=rdtype, device=array_device(off2)), False
     _check_sampling(off2, acquisition)
+    if out is None:
+        out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
+    match = grid_match(acquisition) if transform == "auto" else None
+    if (
+        kernels.AVAILABLE
+        and match is not None
+        and _compiled_matched_rows(xp, off2, on2, acquisition, shift if apply else None, match, out)
+    ):
+        return out, shift
     s_off, s_on = _grid_spectra(
         xp, [off2, on2], acquisition, shift if apply else None, transform, full=True
     )
-    if out is None:
-        out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
     views = _cpu_views(s_off, s_on, out)
     if views is not None and all(
         v.dtype == np.complex64 and v.flags.c_contiguous for v in views[:2]

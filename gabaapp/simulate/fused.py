@@ -19,7 +19,7 @@ import numpy as np
 
 from gabaapp.preproc.kernels import AVAILABLE, jit
 
-__all__ = ["AVAILABLE", "add_noise", "metabolite_fids"]
+__all__ = ["AVAILABLE", "add_noise", "decay_parts", "metabolite_fids"]
 
 
 def _metabolite_fids(
@@ -116,7 +116,34 @@ def _add_noise(fid, z, sigma_rel, first_weight, noise_scale, out):
             out[i, j] = fid[i, j] + z[i, j] * s
 
 
+def _decay_parts(lorentz, shift, phase, t, hi, lo):
+    """Write the two parts of exp(i phase + (-pi L + 2 pi i shift) t) (`lines.exp_linear_parts`)
+    for each spectrum i: hi[i, q] at t[q B] (no phase) and lo[i, r] at t[r] (with the phase),
+    B = lo.shape[1] // 2; hi, lo are float32 views [n, 2 n_blocks], [n, 2 B] of complex
+    arrays. float32 arithmetic as the torch code (values equal to float32 rounding)."""
+    n = lorentz.shape[0]
+    n_blocks, block = hi.shape[1] // 2, lo.shape[1] // 2
+    two_pi = np.float32(2.0 * math.pi)
+    minus_pi = np.float32(-math.pi)
+    for i in range(n):
+        decay = minus_pi * lorentz[i]
+        turn = two_pi * shift[i]
+        for q in range(n_blocks):
+            tq = t[q * block]
+            mag = math.exp(decay * tq)
+            angle = turn * tq
+            hi[i, 2 * q] = mag * math.cos(angle)
+            hi[i, 2 * q + 1] = mag * math.sin(angle)
+        for r in range(block):
+            tr = t[r]
+            mag = math.exp(decay * tr)
+            angle = turn * tr + phase[i]
+            lo[i, 2 * r] = mag * math.cos(angle)
+            lo[i, 2 * r + 1] = mag * math.sin(angle)
+
+
 _factor = jit(_factor_loop)
+decay_parts = jit(_decay_parts)
 
 
 metabolite_fids = jit(_metabolite_fids)

@@ -49,7 +49,6 @@ from gabaapp.simulate.grid_basis import check_grid_basis, grid_matched_basis
 from gabaapp.simulate.lines import (
     block_length,
     exp_linear,
-    exp_linear_parts,
     line_fids,
     truncation_points,
     voigt_envelope,
@@ -474,25 +473,24 @@ class SpectrumGenerator:
         level = params.get("extra_level")
         cols = torch.arange(m)
         rows = cols.expand(n, m) if level is None else level * m + cols
-        rate_unit = torch.complex(
-            -math.pi * params["lorentz_hz"], 2.0 * math.pi * params["shift_hz"]
-        )
-        ph_off = torch.deg2rad(params["phase0_deg"])
-        zero = torch.zeros_like(ph_off)
-        hi_a, lo_a = exp_linear_parts(rate_unit, torch.complex(zero, ph_off), self.t_s, self._block)
         mismatch = bool(
             (params["onoff_shift_hz"] != 0).any() or (params["onoff_phase_deg"] != 0).any()
         )
         gained = mismatch or bool((params["onoff_gain"] != 0).any())
+        # exp_linear's two parts of each acquisition's decay-and-rotation factor
+        n_blocks, block = tt // self._block, self._block
+        hi_a, lo_a = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
+        t_np = self.t_s.numpy()
+        lor = params["lorentz_hz"].contiguous().numpy()
+        ph_off = torch.deg2rad(params["phase0_deg"])
+        fused.decay_parts(
+            lor, params["shift_hz"].contiguous().numpy(), ph_off.numpy(), t_np, *_np(hi_a, lo_a)
+        )
         if mismatch:
-            rate_on = torch.complex(
-                -math.pi * params["lorentz_hz"],
-                2.0 * math.pi * (params["shift_hz"] + params["onoff_shift_hz"]),
-            )
+            hi_b, lo_b = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
+            sh_on = params["shift_hz"] + params["onoff_shift_hz"]
             ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
-            hi_b, lo_b = exp_linear_parts(
-                rate_on, torch.complex(zero, ph_on), self.t_s, self._block
-            )
+            fused.decay_parts(lor, sh_on.numpy(), ph_on.numpy(), t_np, *_np(hi_b, lo_b))
         else:
             hi_b, lo_b = hi_a, lo_a
         gau = params["gauss_hz"]
@@ -510,7 +508,7 @@ class SpectrumGenerator:
             self._basis_grid.numpy(),
             rows.contiguous().numpy(),
             conc.contiguous().numpy(),
-            *(_floats(a) for a in (hi_a, lo_a, hi_b, lo_b)),
+            *_np(hi_a, lo_a, hi_b, lo_b),
             env.numpy(),
             gain.contiguous().numpy(),
             *(_floats(a) for a in (clean_off, clean_on, off, on)),
@@ -815,6 +813,13 @@ def rotate_first_order(
         new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
         im.mul_(cos).addcmul_(re, sin)
         re.copy_(new_re)
+
+
+def _np(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Return numpy views (shared memory) of contiguous CPU tensors for the compiled loops
+    (built for C-contiguous arrays; a copy would not receive their writes)."""
+    assert all(t.is_contiguous() for t in tensors)
+    return [t.numpy() for t in tensors]
 
 
 def _floats(z: torch.Tensor) -> np.ndarray:
