@@ -19,7 +19,7 @@ import numpy as np
 
 from gabaapp.preproc.kernels import AVAILABLE, jit
 
-__all__ = ["AVAILABLE", "add_noise", "decay_parts", "metabolite_fids"]
+__all__ = ["AVAILABLE", "add_lines", "add_noise", "decay_parts", "metabolite_fids"]
 
 
 def _metabolite_fids(
@@ -103,13 +103,20 @@ def _add_noise(fid, z, sigma_rel, first_weight, noise_scale, out):
     n, t2 = fid.shape
     w2 = np.float32(first_weight) * np.float32(first_weight)
     scale = np.float32(noise_scale)
+    power = np.empty(t2 // 2, dtype=np.float32)
+    bits = power.view(np.int32)
     for i in range(n):
-        peak = (fid[i, 0] * fid[i, 0] + fid[i, 1] * fid[i, 1]) / w2
-        for j in range(1, t2 // 2):
+        for j in range(t2 // 2):
             re, im = fid[i, 2 * j], fid[i, 2 * j + 1]
-            p = re * re + im * im
-            peak = max(peak, p)
-        s = sigma_rel[i] * np.float32(math.sqrt(peak))
+            power[j] = re * re + im * im
+        power[0] = power[0] / w2
+        # max of non-negative floats as the max of their int32 patterns (vectorises; see
+        # gabaapp.preproc.kernels.grid_rows)
+        top = np.int32(0)
+        for j in range(t2 // 2):
+            top = max(top, bits[j])
+        bits[0] = top
+        s = sigma_rel[i] * np.float32(math.sqrt(power[0]))
         if scale != np.float32(1.0):
             s = s * scale
         for j in range(t2):
@@ -142,7 +149,33 @@ def _decay_parts(lorentz, shift, phase, t, hi, lo):
             lo[i, 2 * r + 1] = mag * math.sin(angle)
 
 
+def _add_lines(hi, lo, live, keep, first_weight, out):
+    """Add to out[i, :keep] (float32 [n, 2T] view of complex FIDs) the lines k with live[i, k]:
+    hi[i, k, q] lo[i, k, r] at sample q B + r (`lines.exp_linear_parts`; hi, lo float32
+    [n, K, 2 n_blocks], [n, K, 2 B]), the first sample weighted by first_weight."""
+    n, k_lines = live.shape
+    n_blocks, block = hi.shape[2] // 2, lo.shape[2] // 2
+    w = np.float32(first_weight) - np.float32(1.0)
+    for i in range(n):
+        for k in range(k_lines):
+            if not live[i, k]:
+                continue
+            for q in range(n_blocks):
+                hr, hm = hi[i, k, 2 * q], hi[i, k, 2 * q + 1]
+                base = 2 * q * block
+                for r in range(min(block, keep - q * block)):
+                    lr, lm = lo[i, k, 2 * r], lo[i, k, 2 * r + 1]
+                    out[i, base + 2 * r] += hr * lr - hm * lm
+                    out[i, base + 2 * r + 1] += hr * lm + hm * lr
+            # first-point weight: the line's sample 0 (hi[0] lo[0]) counts first_weight times
+            re = hi[i, k, 0] * lo[i, k, 0] - hi[i, k, 1] * lo[i, k, 1]
+            im = hi[i, k, 0] * lo[i, k, 1] + hi[i, k, 1] * lo[i, k, 0]
+            out[i, 0] += w * re
+            out[i, 1] += w * im
+
+
 _factor = jit(_factor_loop)
+add_lines = jit(_add_lines)
 decay_parts = jit(_decay_parts)
 
 

@@ -127,6 +127,23 @@ def _lorentz_line_fids(
     the envelope sum in closed form, sum_j r^j = (1 - r^T) / (1 - r) with r = exp(-pi L dt)."""
     total = t_s.shape[0]
     dwell_s = float(t_s[1] - t_s[0]) if total > 1 else 1.0
+    rate, phase, amp = lorentz_line_terms(
+        total, dwell_s, offset_hz, lorentz_hz, phase_rad, height, first_weight
+    )
+    fid = exp_linear(rate, phase, t_s, max(1, int(round(math.sqrt(total)))))
+    fid = torch.where((amp != 0).unsqueeze(-1), fid, 0)
+    out = fid.sum(dim=1)
+    if first_weight != 1.0:
+        out[:, 0] *= first_weight
+    return out
+
+
+def lorentz_line_terms(
+    total: int, dwell_s: float, offset_hz, lorentz_hz, phase_rad, height, first_weight=1.0
+):
+    """Return (rate, phase, amp) of Lorentzian lines [n, K] on `total` samples: each line's FID
+    is exp(phase + rate t) (see exp_linear), with its peak-height normalisation folded into
+    phase as log|amp| (+ i pi for a negative amp); lines with amp == 0 are exactly zero."""
     decay = (-math.pi * dwell_s) * lorentz_hz.double()
     # expm1 keeps the closed form exact for small L dt; L = 0 gives the limit T.
     env_sum = torch.where(
@@ -137,12 +154,7 @@ def _lorentz_line_fids(
     # The amplitude enters the exponent as log|amp| (+ pi for a negative one).
     angle = torch.where(amp < 0, phase_rad + math.pi, phase_rad)
     phase = torch.complex(torch.log(amp.abs().clamp_min(1e-30)), angle)
-    fid = exp_linear(rate, phase, t_s, max(1, int(round(math.sqrt(total)))))
-    fid = torch.where((amp != 0).unsqueeze(-1), fid, 0)
-    out = fid.sum(dim=1)
-    if first_weight != 1.0:
-        out[:, 0] *= first_weight
-    return out
+    return rate, phase, amp
 
 
 def truncation_points(
