@@ -705,7 +705,9 @@ class SpectrumGenerator:
         (paper; x noise_scale at the grid-matched sampling), in place when `inplace`."""
         if self._fused:
             zr = torch.empty((*fid.shape, 2)).normal_(generator=generator)
-            out = fid if inplace else torch.empty_like(fid)
+            # The sum goes into fid (in place) or into the draws themselves (element by element,
+            # so overwriting each draw after reading it is safe): no further buffer.
+            out = fid if inplace else torch.view_as_complex(zr)
             fused.add_noise(
                 _floats(fid),
                 zr.view(zr.shape[0], -1).numpy(),
