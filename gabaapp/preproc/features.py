@@ -434,7 +434,7 @@ def _ramp_factors(xp, x0, acquisition: Acquisition, shift_hz, match):
 
 
 # Spectra per FFT call of the compiled one-FFT path: OFF and ON rows of this many spectra
-# ([2 x 16, 4096] complex64, 1 MB) stay in a core's L2 cache from the ramp to the rows.
+# ([2 x 8, 4096] complex64, 512 KB) stay in a core's L2 cache from the ramp to the rows.
 ROWS_PER_FFT = 8
 
 
