@@ -55,6 +55,7 @@ from gabaapp.simulate.lines import (
     truncation_points,
     voigt_envelope,
 )
+from gabaapp.simulate.noise import normal_pairs
 from gabaapp.simulate.nuisance import (
     BASELINE_FWHM_HZ,
     MM_COEDITED_FWHM_HZ,
@@ -704,13 +705,13 @@ class SpectrumGenerator:
         """Return fid + complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid|
         (paper; x noise_scale at the grid-matched sampling), in place when `inplace`."""
         if self._fused:
-            zr = torch.empty((*fid.shape, 2)).normal_(generator=generator)
-            # The sum goes into fid (in place) or into the draws themselves (element by element,
-            # so overwriting each draw after reading it is safe): no further buffer.
-            out = fid if inplace else torch.view_as_complex(zr)
+            # Exact N(0, 1) pairs of a counter-based stream (gabaapp.simulate.noise) whose seed
+            # is drawn from `generator`, made and added in one compiled pass.
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            out = fid if inplace else torch.empty_like(fid)
             fused.add_noise(
                 _floats(fid),
-                zr.view(zr.shape[0], -1).numpy(),
+                seed,
                 sigma_rel.contiguous().numpy(),
                 self.first_weight,
                 self.noise_scale,
@@ -718,9 +719,14 @@ class SpectrumGenerator:
             )
             return out
         sigma = self._sigma(fid, sigma_rel)
-        z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
-        # Real and imaginary parts each N(0, 1), scaled to s per component (paper), fused.
-        zr = torch.view_as_real(z).normal_(generator=self._device_generator(generator))
+        if self.device.type == "cpu":  # the same draws as the compiled path, by numpy
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            n, t = fid.shape
+            zr = torch.from_numpy(normal_pairs(seed, 0, n * t)).view(n, t, 2)
+        else:
+            # Real and imaginary parts each N(0, 1), scaled to s per component (paper).
+            z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
+            zr = torch.view_as_real(z).normal_(generator=self._device_generator(generator))
         sigma = sigma.view(-1, 1, 1)
         if inplace:
             torch.view_as_real(fid).addcmul_(zr, sigma)
