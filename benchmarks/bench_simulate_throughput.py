@@ -11,7 +11,8 @@ All generators of one preset are timed in the same process, interleaved batch by
 they see the same load). Wall time and process CPU time are both recorded: on a shared machine
 CPU seconds (spectra per core-second) are the steadier figure. The floor: single-threaded
 rates of the two unavoidable costs, complex64 FFTs (torch) and normal random numbers (torch's
-generator), and what they allow per spectrum at grid sampling.
+generator, and the counter-based one of gabaapp.simulate.noise that the CPU path uses), and
+what they allow per spectrum at grid sampling.
 
 On CPU the grid path is timed three ways side by side: "grid" (current code, with the compiled
 numba loops of gabaapp.preproc.kernels / gabaapp.simulate.fused), "grid_torch" (current code
@@ -208,21 +209,33 @@ def floor(device) -> dict:
         fft4096 = best(lambda: torch.fft.fft(x))
         fft2048 = best(lambda: torch.fft.fft(x2))
         normals = best(lambda: z.normal_(generator=g))
+        counter = None
+        if device.type == "cpu":
+            from gabaapp.simulate import fused
+
+            if fused.AVAILABLE:
+                zn = z.view(-1).numpy()
+                counter = best(lambda: fused.fill_normal_pairs(7, 0, zn))
     finally:
         torch.set_num_threads(threads)
-    with_clean = fft2048 + 4 * fft4096 + normals
-    without = fft2048 + 2 * fft4096 + normals
-    return {
+    result = {
         "grid_n_points": n,
         "fft4096_us": 1e6 * fft4096,
         "fft2048_us": 1e6 * fft2048,
         "normals_per_spectrum_us": 1e6 * normals,
         "normal_ns_each": 1e9 * normals / (4 * n),
-        "floor_us_per_spectrum_core_with_clean": 1e6 * with_clean,
-        "floor_us_per_spectrum_core_without_clean": 1e6 * without,
-        "floor_spectra_per_s_2_cores_with_clean": 2 / with_clean,
-        "floor_spectra_per_s_2_cores_without_clean": 2 / without,
     }
+    ffts_with, ffts_without = fft2048 + 4 * fft4096, fft2048 + 2 * fft4096
+    # the floor with torch's normals, and with the counter-based ones the CPU path now uses
+    for tag, noise in (("torch_normals", normals), ("counter_normals", counter)):
+        if noise is None:
+            continue
+        result[f"{tag}_ns_each"] = 1e9 * noise / (4 * n)
+        for clean, ffts in (("with_clean", ffts_with), ("without_clean", ffts_without)):
+            per = ffts + noise
+            result[f"floor_us_per_spectrum_core_{clean}_{tag}"] = 1e6 * per
+            result[f"floor_spectra_per_s_2_cores_{clean}_{tag}"] = 2 / per
+    return result
 
 
 def _numba_version() -> str | None:
