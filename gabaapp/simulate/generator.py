@@ -757,8 +757,11 @@ class SpectrumGenerator:
         transformed while its temporaries fit in the cache, spread over torch's CPU threads
         (one slice per thread, single-threaded torch inside): this is several times faster than
         whole-batch tensor operations, which are memory-bound. Each slice draws its noise and
-        baseline from its own torch.Generator seeded from `generator`, so the result depends
-        only on `generator`'s state, not on the thread count or scheduling.
+        baseline from its own torch.Generator seeded from `generator` (on CPU the noise from
+        counter-based streams seeded by it, gabaapp.simulate.noise), so the result depends
+        only on `generator`'s state, not on the thread count or scheduling. Where numba is
+        installed the CPU work runs in compiled loops (gabaapp.simulate.fused, docs/synthesis.md
+        "CPU speed"), with the same values up to float32 rounding.
         """
         if n < 1:
             raise UsageError(f"batch size must be >= 1, got {n}")
