@@ -463,16 +463,19 @@ def _compiled_matched_rows(xp, off2, on2, acquisition: Acquisition, shift_hz, ma
     if buf is None:
         return False
     buf_v = np.asarray(buf)
+    scale = np.empty(n, dtype=np.float32)
+    finite = np.empty(n, dtype=np.bool_)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         m = stop - start
-        kernels.ramp_into(off_v[start:stop], q_v[start:stop], r_v[start:stop], buf_v[:m])
-        kernels.ramp_into(on_v[start:stop], q_v[start:stop], r_v[start:stop], buf_v[rows:][:m])
+        kernels.ramp_pair_into(off_v, on_v, q_v, r_v, start, stop, buf_v, rows)
         # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
         spec = np.asarray(xp.fft.fft(buf, axis=-1)).view(np.float32)
         on_f = spec[rows : rows + m]
-        scale, finite = kernels.grid_rows(spec[:m], on_f, on_f.view(np.int32), out_v[start:stop])
-        _check_scale(bool(finite.all()), bool((scale > 0).all()))
+        scale[start:stop], finite[start:stop] = kernels.grid_rows(
+            spec[:m], on_f, on_f.view(np.int32), out_v[start:stop]
+        )
+    _check_scale(bool(finite.all()), bool((scale > 0).all()))
     return True
 
 

@@ -80,6 +80,13 @@ def _grid_rows(s_off, s_on, on_bits, out):
     return scale, finite
 
 
+def _ramp_pair_into(off, on, small_q, small_r, start, stop, buf, rows):
+    """ramp_into for spectra start..stop-1 of OFF into buf rows 0.. and of ON into buf rows
+    rows.. (one call per chunk of the compiled one-FFT path)."""
+    ramp_into(off[start:stop], small_q[start:stop], small_r[start:stop], buf[: stop - start])
+    ramp_into(on[start:stop], small_q[start:stop], small_r[start:stop], buf[rows:][: stop - start])
+
+
 def _ramp_into(x, small_q, small_r, buf):
     """Write buf[i, q B + r] = x[i, q B + r] small_q[i, q] small_r[i, r] for the B-point blocks
     (B = small_r.shape[1]) of x [N, n_blocks B]; buf's other columns are left as they are."""
@@ -95,6 +102,7 @@ def _ramp_into(x, small_q, small_r, buf):
 
 grid_rows = jit(_grid_rows)
 ramp_into = jit(_ramp_into)
+ramp_pair_into = jit(_ramp_pair_into)
 
 
 def _window_peak(spec, i, bins, ppm, step_ppm):
