@@ -550,6 +550,15 @@ class SpectrumGenerator:
     ) -> dict[str, torch.Tensor]:
         """Add MM, baseline and water (when `broad` / `water`) to off / on (in place: they are
         copies of the clean FIDs then), then noise; return the four FIDs of `synthesise`."""
+        if broad or water:
+            self._add_nuisances(conc, params, generator, off, on, broad, water)
+        # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
+        off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
+        on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
+        return {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
+
+    def _add_nuisances(self, conc, params, generator, off, on, broad: bool, water: bool) -> None:
+        """Add MM and baseline (`broad`) and residual water (`water`) lines to off / on."""
         ph_off = torch.deg2rad(params["phase0_deg"])
         sh_off = params["shift_hz"]
         ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
@@ -592,10 +601,6 @@ class SpectrumGenerator:
             self._add_lines(off, water, sh_off, ph_off, keep)
             ratio = params["water_onoff_ratio"].unsqueeze(-1) * gain_on
             self._add_lines(on, water, sh_on, ph_on, keep, ratio)
-        # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
-        off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
-        on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
-        return {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
