@@ -16,7 +16,7 @@ import gabaapp.simulate.generator as generator_module
 from gabaapp.config import AugmentationConfig, SynthesisConfig
 from gabaapp.errors import DataError
 from gabaapp.preproc import kernels
-from gabaapp.preproc.features import network_input
+from gabaapp.preproc.features import network_input, network_input_and_clean
 from gabaapp.simulate import SpectrumGenerator, fused
 from gabaapp.simulate.generator import rotate_first_order
 
@@ -147,3 +147,18 @@ def test_recycled_outputs_never_alias_a_live_batch_and_are_fully_overwritten():
     # recycled memory held the first batch; every element was overwritten
     torch.testing.assert_close(third.x, expected_x, rtol=0, atol=0)
     torch.testing.assert_close(third.clean, expected_clean, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_input_and_clean_copy_in_one_pass_equal_two_grid_function_calls(align, without_numba):
+    off, on = _fids(GRID, 21, 5).astype(np.complex64), _fids(GRID, 21, 6).astype(np.complex64)
+    c_off, c_on = _fids(GRID, 21, 7).astype(np.complex64), _fids(GRID, 21, 8).astype(np.complex64)
+    x, clean = np.empty((21, 4, 2048), np.float32), np.empty((21, 4, 2048), np.float32)
+    shift = network_input_and_clean(off, on, c_off, c_on, GRID, align=align, out=x, out_clean=clean)
+    x2, shift2 = network_input(off, on, GRID, align=align, return_shift_hz=True)
+    clean2 = without_numba(
+        lambda: network_input(c_off, c_on, GRID, align=False, shift_hz=shift2 if align else None)
+    )
+    np.testing.assert_allclose(shift, shift2, atol=1e-4)
+    np.testing.assert_allclose(x, x2, atol=2e-6)
+    np.testing.assert_allclose(clean, clean2, atol=2e-6)
