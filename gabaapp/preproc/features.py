@@ -501,7 +501,7 @@ def network_input_and_clean(
     """
     xp = array_namespace(off, on, clean_off, clean_on)
     match = grid_match(acquisition)
-    if kernels.AVAILABLE and match is not None and off.ndim == 2:
+    if kernels.AVAILABLE and match is not None and off.ndim == 2 and _cpu_views(off) is not None:
         _check_sampling(off, acquisition)
         for o in (out, out_clean):
             if tuple(o.shape) != (off.shape[0], 4, GRID_POINTS) or o.dtype != xp.float32:
@@ -515,6 +515,10 @@ def network_input_and_clean(
         moved = shift if align else None
         if _compiled_matched_rows(xp, pairs, acquisition, moved, match, [out, out_clean]):
             return shift
+        # not applicable after all (e.g. complex128 FIDs): the same shift, by the general path
+        network_input(off, on, acquisition, align=False, shift_hz=moved, out=out)
+        network_input(clean_off, clean_on, acquisition, align=False, shift_hz=moved, out=out_clean)
+        return shift
     _, shift = network_input(off, on, acquisition, align=align, return_shift_hz=True, out=out)
     network_input(
         clean_off,
