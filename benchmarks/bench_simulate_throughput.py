@@ -11,10 +11,15 @@ All generators of one preset are timed in the same process, interleaved batch by
 they see the same load). Wall time and process CPU time are both recorded: on a shared machine
 CPU seconds (spectra per core-second) are the steadier figure. The floor: single-threaded
 rates of the two unavoidable costs, complex64 FFTs (torch) and normal random numbers (torch's
-generator), and what they allow per spectrum at grid sampling.
+generator, and the counter-based one of gabaapp.simulate.noise that the CPU path uses), and
+what they allow per spectrum at grid sampling.
 
-With --reference, also the generator, line and grid-function code as first committed (git
-commit REFERENCE_COMMIT, read with `git show`, nothing copied into the repository).
+On CPU the grid path is timed three ways side by side: "grid" (current code, with the compiled
+numba loops of gabaapp.preproc.kernels / gabaapp.simulate.fused), "grid_torch" (current code
+with those loops switched off, as where numba is missing) and "grid_before" (the generator,
+line and grid-function code of git BEFORE_COMMIT, the grid path before this work). With
+--reference, also the code as first committed (git REFERENCE_COMMIT). Old code is read with
+`git show`; nothing is copied into the repository.
 
 Basis: the bundled default basis when built, else the FID-A MEGA-PRESS basis in
 ../shared/data (read in place), else a singlet basis; the JSON names which and its sampling.
@@ -42,16 +47,20 @@ OUT = REPO / "benchmarks" / "results" / "simulate_throughput.json"
 FIDA = REPO.parent / "shared" / "data" / "mrsnet_fida_megapress_basis"
 # The commit holding the first (whole-batch) generator and grid function: the reference.
 REFERENCE_COMMIT = "4d46a20"
+# The last commit before the compiled (numba) loops, recycled outputs and the persistent worker
+# pool: "grid_before" rows time its generator side by side with the current one.
+BEFORE_COMMIT = "4e82789"
 
 
-def load_reference():
-    """Return the SpectrumGenerator class of REFERENCE_COMMIT (its own lines and grid function),
-    or None when git or that commit is unavailable."""
+def load_reference(commit: str = REFERENCE_COMMIT, tag: str = "reference"):
+    """Return the SpectrumGenerator class of git `commit` (with its own lines and grid
+    function, as modules _<tag>_features etc.), or None when git or that commit is
+    unavailable."""
     import types
 
     def source(path: str) -> str:
         return subprocess.run(
-            ["git", "-C", str(REPO), "show", f"{REFERENCE_COMMIT}:{path}"],
+            ["git", "-C", str(REPO), "show", f"{commit}:{path}"],
             capture_output=True,
             text=True,
             check=True,
@@ -67,14 +76,32 @@ def load_reference():
         return None
     texts["generator"] = (
         texts["generator"]
-        .replace("from gabaapp.preproc.features import", "from _reference_features import")
-        .replace("from gabaapp.simulate.lines import", "from _reference_lines import")
+        .replace("from gabaapp.preproc.features import", f"from _{tag}_features import")
+        .replace("from gabaapp.simulate.lines import", f"from _{tag}_lines import")
     )
     for name in ("features", "lines", "generator"):
-        mod = types.ModuleType(f"_reference_{name}")
+        mod = types.ModuleType(f"_{tag}_{name}")
         sys.modules[mod.__name__] = mod
-        exec(compile(texts[name], f"{REFERENCE_COMMIT}:{name}.py", "exec"), mod.__dict__)
-    return sys.modules["_reference_generator"].SpectrumGenerator
+        exec(compile(texts[name], f"{commit}:{name}.py", "exec"), mod.__dict__)
+    return sys.modules[f"_{tag}_generator"].SpectrumGenerator
+
+
+class WithoutNumba:
+    """The current generator with its compiled loops switched off (torch and array-API code
+    only, as where numba is missing), for side-by-side timing."""
+
+    def __init__(self, gen):
+        self.gen = gen
+        gen._fused = False
+
+    def batch(self, n, generator, *, with_clean=True):
+        from gabaapp.preproc import kernels
+
+        kernels.AVAILABLE = False
+        try:
+            return self.gen.batch(n, generator, with_clean=with_clean)
+        finally:
+            kernels.AVAILABLE = True
 
 
 def load_basis():
@@ -182,21 +209,41 @@ def floor(device) -> dict:
         fft4096 = best(lambda: torch.fft.fft(x))
         fft2048 = best(lambda: torch.fft.fft(x2))
         normals = best(lambda: z.normal_(generator=g))
+        counter = None
+        if device.type == "cpu":
+            from gabaapp.simulate import fused
+
+            if fused.AVAILABLE:
+                zn = z.view(-1).numpy()
+                counter = best(lambda: fused.fill_normal_pairs(7, 0, zn))
     finally:
         torch.set_num_threads(threads)
-    with_clean = fft2048 + 4 * fft4096 + normals
-    without = fft2048 + 2 * fft4096 + normals
-    return {
+    result = {
         "grid_n_points": n,
         "fft4096_us": 1e6 * fft4096,
         "fft2048_us": 1e6 * fft2048,
         "normals_per_spectrum_us": 1e6 * normals,
         "normal_ns_each": 1e9 * normals / (4 * n),
-        "floor_us_per_spectrum_core_with_clean": 1e6 * with_clean,
-        "floor_us_per_spectrum_core_without_clean": 1e6 * without,
-        "floor_spectra_per_s_2_cores_with_clean": 2 / with_clean,
-        "floor_spectra_per_s_2_cores_without_clean": 2 / without,
     }
+    ffts_with, ffts_without = fft2048 + 4 * fft4096, fft2048 + 2 * fft4096
+    # the floor with torch's normals, and with the counter-based ones the CPU path now uses
+    for tag, noise in (("torch_normals", normals), ("counter_normals", counter)):
+        if noise is None:
+            continue
+        result[f"{tag}_ns_each"] = 1e9 * noise / (4 * n)
+        for clean, ffts in (("with_clean", ffts_with), ("without_clean", ffts_without)):
+            per = ffts + noise
+            result[f"floor_us_per_spectrum_core_{clean}_{tag}"] = 1e6 * per
+            result[f"floor_spectra_per_s_2_cores_{clean}_{tag}"] = 2 / per
+    return result
+
+
+def _numba_version() -> str | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.__version__
 
 
 def _vm(key: str) -> int:
@@ -258,15 +305,25 @@ def main() -> None:
     results["reference"] = (
         f"git {REFERENCE_COMMIT} (whole-batch generator)" if reference_cls else "not run"
     )
+    before_cls = load_reference(BEFORE_COMMIT, "before")
+    results["grid_before"] = (
+        f"git {BEFORE_COMMIT} (grid path before the compiled loops)" if before_cls else "not run"
+    )
+    results["numba"] = _numba_version()
     with open("/proc/loadavg") as f:
         results["load_average_before"] = f.read().split()[:3]
     for device in devices:
         results["floor"] = floor(device) if device.type == "cpu" else results.get("floor")
         for name, cfg in configs().items():
+            grid_cfg = replace(cfg, sampling="grid")
             gens = {
                 "basis": SpectrumGenerator(basis, cfg, device=device),
-                "grid": SpectrumGenerator(basis, replace(cfg, sampling="grid"), device=device),
+                "grid": SpectrumGenerator(basis, grid_cfg, device=device),
             }
+            if device.type == "cpu":
+                gens["grid_torch"] = WithoutNumba(SpectrumGenerator(basis, grid_cfg))
+                if before_cls:
+                    gens["grid_before"] = before_cls(basis, grid_cfg)
             if reference_cls:
                 gens["reference"] = reference_cls(basis, cfg, device=device)
             for with_clean in (True, False):
@@ -275,11 +332,15 @@ def main() -> None:
                 r["speedup_grid_over_basis_cpu_time"] = (
                     r["basis"]["cpu_s_median"] / r["grid"]["cpu_s_median"]
                 )
+                if "grid_before" in r:
+                    r["speedup_grid_over_before_cpu_time"] = (
+                        r["grid_before"]["cpu_s_median"] / r["grid"]["cpu_s_median"]
+                    )
                 results["runs"][key] = r
                 for k, v in r.items():
                     if isinstance(v, dict):
                         print(
-                            f"{key:30s} {k:9s} {v['spectra_per_s_best']:7.0f} spectra/s (best), "
+                            f"{key:30s} {k:11s} {v['spectra_per_s_best']:7.0f} spectra/s (best), "
                             f"{v['spectra_per_s_median']:7.0f} (median), "
                             f"{v['spectra_per_core_s']:6.0f} per core-s",
                             flush=True,

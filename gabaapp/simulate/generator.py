@@ -26,8 +26,13 @@ first-point term (docs/synthesis.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import mmap
+import os
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -37,15 +42,20 @@ import torch
 from gabaapp.config import SynthesisConfig
 from gabaapp.constants import GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError, UsageError
-from gabaapp.preproc.features import GRID_FFT_LEN, network_input
+from gabaapp.preproc import kernels
+from gabaapp.preproc.features import GRID_FFT_LEN, network_input, network_input_and_clean
+from gabaapp.simulate import fused
 from gabaapp.simulate.grid_basis import check_grid_basis, grid_matched_basis
 from gabaapp.simulate.lines import (
     block_length,
     exp_linear,
+    exp_linear_parts,
     line_fids,
+    lorentz_line_terms,
     truncation_points,
     voigt_envelope,
 )
+from gabaapp.simulate.noise import normal_pairs
 from gabaapp.simulate.nuisance import (
     BASELINE_FWHM_HZ,
     MM_COEDITED_FWHM_HZ,
@@ -235,6 +245,11 @@ class SpectrumGenerator:
         grid = both.unsqueeze(0) * torch.cat([decay, decay], dim=-1)  # [K, M, 2T]
         # Real layout [K*M, 4T] so a real matrix product with the concentrations sums the basis.
         self._basis_grid = torch.view_as_real(grid).reshape(levels * len(config.metabolites), -1)
+        # Compiled CPU loops (gabaapp.simulate.fused) where numba is present; torch otherwise.
+        self._fused = fused.AVAILABLE and dev.type == "cpu"
+        self._basis_complex = torch.view_as_complex(
+            self._basis_grid.view(self._basis_grid.shape[0], -1, 2)
+        )
         self._broad_keep = truncation_points(
             0.0,
             min(MM_MIN_FWHM_HZ, BASELINE_FWHM_HZ[0], MM_COEDITED_FWHM_HZ),
@@ -377,6 +392,32 @@ class SpectrumGenerator:
         offset = (lines["ppm"] - acq.centre_ppm) * acq.f0_mhz + shift_hz.unsqueeze(-1)
         phase = lines["phase_rad"] + phase_rad.unsqueeze(-1)
         height = lines["height"] if gain is None else lines["height"] * gain
+        keep = self.t_s.shape[0] if keep is None else keep
+        if self._fused and not bool((lines["gauss_hz"] != 0).any()):
+            # Lorentzian lines (water): the separable parts, multiplied out and summed into
+            # `out` by one compiled loop (no [n, K, keep] temporary).
+            block = max(1, int(round(math.sqrt(keep))))
+            span = -(-keep // block) * block  # whole blocks covering keep samples
+            if span <= self.t_s.shape[0]:
+                rate, phase_c, amp = lorentz_line_terms(
+                    keep,
+                    acq.dwell_s,
+                    offset,
+                    lines["lorentz_hz"],
+                    phase,
+                    height,
+                    self.first_weight,
+                )
+                hi, lo = exp_linear_parts(rate, phase_c, self.t_s[:span], block)
+                fused.add_lines(
+                    _floats3(hi),
+                    _floats3(lo),
+                    (amp != 0).numpy(),
+                    keep,
+                    self.first_weight,
+                    _floats(out),
+                )
+                return
         fid = line_fids(
             self.t_s[:keep],
             offset,
@@ -402,6 +443,17 @@ class SpectrumGenerator:
             off, on = self.combine(conc)
             return {"off": off, "on": on, "clean_off": off, "clean_on": on}
         t = self.t_s
+        broad = (
+            bool((params["mm_amplitude"] > 0).any())
+            or bool((params["mm_coedited_fraction"] > 0).any())
+            or bool((params["baseline_amplitude"] > 0).any())
+        )
+        water = bool((params["water_amplitude"] > 0).any())
+        if self._fused:
+            clean_off, clean_on, off, on = self._fused_metabolites(conc, params, broad or water)
+            return self._add_nuisances_and_noise(
+                conc, params, generator, clean_off, clean_on, off, on, broad, water
+            )
         met_off, met_on = self.combine(conc, params.get("extra_level"))
         # The first-order phase is applied by `batch` on the grid (`rotate_first_order`), exactly
         # at each line's own ppm; as an FFT multiply on these FIDs it would ring (circular
@@ -431,22 +483,92 @@ class SpectrumGenerator:
         else:
             on = clean_on  # copied below before anything is added to it
         del met_off, met_on, factor, gauss_env
-        off = clean_off  # copied below before the first nuisance is added to it
+        off = clean_off
+        if broad or water:  # copies, so that the nuisances do not reach the clean FIDs
+            off = clean_off.clone()
+            if on is clean_on:
+                on = clean_on.clone()
+        return self._add_nuisances_and_noise(
+            conc, params, generator, clean_off, clean_on, off, on, broad, water
+        )
+
+    def _fused_metabolites(self, conc, params, copies: bool):
+        """Return (clean_off, clean_on, off, on), complex [n, T]: the metabolite FIDs of
+        `synthesise` made by one compiled pass (`fused.metabolite_fids`). off/on are separate
+        tensors when `copies` (nuisances follow) or, for ON, when an ON/OFF mismatch or gain
+        makes it differ; otherwise they are the clean tensors themselves."""
+        n, m = conc.shape
+        tt = self.t_s.shape[0]
+        level = params.get("extra_level")
+        cols = torch.arange(m)
+        rows = cols.expand(n, m) if level is None else level * m + cols
+        mismatch = bool(
+            (params["onoff_shift_hz"] != 0).any() or (params["onoff_phase_deg"] != 0).any()
+        )
+        gained = mismatch or bool((params["onoff_gain"] != 0).any())
+        # exp_linear's two parts of each acquisition's decay-and-rotation factor
+        n_blocks, block = tt // self._block, self._block
+        hi_a, lo_a = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
+        t_np = self.t_s.numpy()
+        lor = params["lorentz_hz"].contiguous().numpy()
+        ph_off = torch.deg2rad(params["phase0_deg"])
+        fused.decay_parts(
+            lor, params["shift_hz"].contiguous().numpy(), ph_off.numpy(), t_np, *_np(hi_a, lo_a)
+        )
+        if mismatch:
+            hi_b, lo_b = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
+            sh_on = params["shift_hz"] + params["onoff_shift_hz"]
+            ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
+            fused.decay_parts(lor, sh_on.numpy(), ph_on.numpy(), t_np, *_np(hi_b, lo_b))
+        else:
+            hi_b, lo_b = hi_a, lo_a
+        gau = params["gauss_hz"]
+        if bool((gau != 0).any()):
+            env = voigt_envelope(self.t_s, torch.zeros_like(gau), gau)
+        else:
+            env = torch.empty((n, 0))
+        gain = 1.0 + params["onoff_gain"] if gained else torch.ones(n)
+        new = lambda: torch.empty((n, tt), dtype=torch.complex64)  # noqa: E731
+        clean_off, clean_on = new(), new()
+        off = new() if copies else clean_off
+        on = new() if (copies or gained) else clean_on
+        flags = np.array([copies, copies or gained, mismatch], dtype=np.bool_)
+        fused.metabolite_fids(
+            self._basis_grid.numpy(),
+            rows.contiguous().numpy(),
+            conc.contiguous().numpy(),
+            *_np(hi_a, lo_a, hi_b, lo_b),
+            env.numpy(),
+            gain.contiguous().numpy(),
+            *(_floats(a) for a in (clean_off, clean_on, off, on)),
+            flags,
+        )
+        return clean_off, clean_on, off, on
+
+    def _add_nuisances_and_noise(
+        self, conc, params, generator, clean_off, clean_on, off, on, broad: bool, water: bool
+    ) -> dict[str, torch.Tensor]:
+        """Add MM, baseline and water (when `broad` / `water`) to off / on (in place: they are
+        copies of the clean FIDs then), then noise; return the four FIDs of `synthesise`."""
+        if broad or water:
+            self._add_nuisances(conc, params, generator, off, on, broad, water)
+        # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
+        off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
+        on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
+        return {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
+
+    def _add_nuisances(self, conc, params, generator, off, on, broad: bool, water: bool) -> None:
+        """Add MM and baseline (`broad`) and residual water (`water`) lines to off / on."""
+        ph_off = torch.deg2rad(params["phase0_deg"])
+        sh_off = params["shift_hz"]
+        ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
+        sh_on = sh_off + params["onoff_shift_hz"]
+        gain_on = (1.0 + params["onoff_gain"]).unsqueeze(-1)
         # Nuisances, in the same frame (shift and phase) as the metabolites of each acquisition.
         lv = self.levels
         conc_scale = conc.max(dim=1).values
         scale = conc_scale * lv["height"]  # NAA peak height of this spectrum's scale
         broad_off, broad_on = [], []
-        broad = (
-            bool((params["mm_amplitude"] > 0).any())
-            or bool((params["mm_coedited_fraction"] > 0).any())
-            or bool((params["baseline_amplitude"] > 0).any())
-        )
-        water = bool((params["water_amplitude"] > 0).any())
-        if broad or water:
-            off = clean_off.clone()
-            if on is clean_on:
-                on = clean_on.clone()
         if self.grid and broad:
             self._add_broad_grid(off, on, params, scale, conc_scale, generator)
         elif bool((params["mm_amplitude"] > 0).any()):
@@ -479,10 +601,6 @@ class SpectrumGenerator:
             self._add_lines(off, water, sh_off, ph_off, keep)
             ratio = params["water_onoff_ratio"].unsqueeze(-1) * gain_on
             self._add_lines(on, water, sh_on, ph_on, keep, ratio)
-        # Noise: in place, or into a new tensor where `off` is still the clean copy itself.
-        off = self._add_noise(off, params["noise_off"], generator, inplace=off is not clean_off)
-        on = self._add_noise(on, params["noise_on"], generator, inplace=on is not clean_on)
-        return {"off": off, "on": on, "clean_off": clean_off, "clean_on": clean_on}
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
@@ -591,10 +709,29 @@ class SpectrumGenerator:
     ) -> torch.Tensor:
         """Return fid + complex Gaussian noise N(0, s) + iN(0, s), s = sigma_rel x max|fid|
         (paper; x noise_scale at the grid-matched sampling), in place when `inplace`."""
+        if self._fused:
+            # Exact N(0, 1) pairs of a counter-based stream (gabaapp.simulate.noise) whose seed
+            # is drawn from `generator`, made and added in one compiled pass.
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            out = fid if inplace else torch.empty_like(fid)
+            fused.add_noise(
+                _floats(fid),
+                seed,
+                sigma_rel.contiguous().numpy(),
+                self.first_weight,
+                self.noise_scale,
+                _floats(out),
+            )
+            return out
         sigma = self._sigma(fid, sigma_rel)
-        z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
-        # Real and imaginary parts each N(0, 1), scaled to s per component (paper), fused.
-        zr = torch.view_as_real(z).normal_(generator=self._device_generator(generator))
+        if self.device.type == "cpu":  # the same draws as the compiled path, by numpy
+            seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+            n, t = fid.shape
+            zr = torch.from_numpy(normal_pairs(seed, 0, n * t)).view(n, t, 2)
+        else:
+            # Real and imaginary parts each N(0, 1), scaled to s per component (paper).
+            z = torch.empty(fid.shape, device=self.device, dtype=torch.complex64)
+            zr = torch.view_as_real(z).normal_(generator=self._device_generator(generator))
         sigma = sigma.view(-1, 1, 1)
         if inplace:
             torch.view_as_real(fid).addcmul_(zr, sigma)
@@ -625,8 +762,11 @@ class SpectrumGenerator:
         transformed while its temporaries fit in the cache, spread over torch's CPU threads
         (one slice per thread, single-threaded torch inside): this is several times faster than
         whole-batch tensor operations, which are memory-bound. Each slice draws its noise and
-        baseline from its own torch.Generator seeded from `generator`, so the result depends
-        only on `generator`'s state, not on the thread count or scheduling.
+        baseline from its own torch.Generator seeded from `generator` (on CPU the noise from
+        counter-based streams seeded by it, gabaapp.simulate.noise), so the result depends
+        only on `generator`'s state, not on the thread count or scheduling. Where numba is
+        installed the CPU work runs in compiled loops (gabaapp.simulate.fused, docs/synthesis.md
+        "CPU speed"), with the same values up to float32 rounding.
         """
         if n < 1:
             raise UsageError(f"batch size must be >= 1, got {n}")
@@ -639,10 +779,8 @@ class SpectrumGenerator:
         seeds = torch.randint(
             0, 2**62, (len(starts),), generator=generator, device=generator.device
         ).tolist()
-        x = torch.empty((n, 4, GRID_POINTS), dtype=torch.float32, device=dev)
-        clean = torch.empty(
-            (n, 4, GRID_POINTS if with_clean else 0), dtype=torch.float32, device=dev
-        )
+        x = _output_tensor((n, 4, GRID_POINTS), dev)
+        clean = _output_tensor((n, 4, GRID_POINTS if with_clean else 0), dev)
         shift = torch.zeros((n,), dtype=torch.float32, device=dev)
         phase1_on_grid = bool(params) and bool((params["phase1_deg_per_ppm"] != 0).any())
         pivot = self.config.augmentation.phase1_pivot_ppm
@@ -653,27 +791,32 @@ class SpectrumGenerator:
             g.manual_seed(seeds[i])
             fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
             same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
-            _, shift[sl] = network_input(
-                fids.pop("off"), fids.pop("on"), acq, align=align, return_shift_hz=True, out=x[sl]
-            )
-            if with_clean and same:  # no augmentation: the clean copy is the input itself
-                clean[sl] = x[sl]
-            elif with_clean:
-                # Reuse the noisy spectrum's shift: no second search, same frequency axis.
-                network_input(
-                    fids.pop("clean_off"),
-                    fids.pop("clean_on"),
+            if with_clean and not same:
+                # The clean copy moved by the noisy spectrum's B0 shift: same frequency axis;
+                # one search, and one set of FFT calls for both on the compiled path.
+                shift[sl] = network_input_and_clean(
+                    fids["off"],
+                    fids["on"],
+                    fids["clean_off"],
+                    fids["clean_on"],
                     acq,
-                    align=False,
-                    shift_hz=shift[sl] if align else None,
-                    out=clean[sl],
+                    align=align,
+                    out=x[sl],
+                    out_clean=clean[sl],
                 )
+            else:
+                _, shift[sl] = network_input(
+                    fids["off"], fids["on"], acq, align=align, return_shift_hz=True, out=x[sl]
+                )
+                if with_clean:  # no augmentation: the clean copy is the input itself
+                    clean[sl] = x[sl]
+            del fids
             if phase1_on_grid:
                 # First-order phase about the lines' own ppm: the grid ppm minus the total
                 # shift (augmentation + alignment) they were moved by; max |OFF| is unchanged.
                 moved_ppm = (params["shift_hz"][sl] + shift[sl]) / acq.f0_mhz
-                for out in (x, clean) if with_clean else (x,):
-                    rotate_first_order(out[sl], params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
+                outs = (x[sl], clean[sl]) if with_clean else (x[sl],)
+                rotate_first_order(outs, params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
 
         _run_slices(work, len(starts), dev)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
@@ -683,14 +826,18 @@ class SpectrumGenerator:
 
 
 def rotate_first_order(
-    rows: torch.Tensor, deg_per_ppm: torch.Tensor, pivot_ppm: float, moved_ppm: torch.Tensor
+    rows, deg_per_ppm: torch.Tensor, pivot_ppm: float, moved_ppm: torch.Tensor
 ) -> None:
     """Rotate network input rows [n, 4, 2048] (OFF-imag, OFF-real, ON-imag, ON-real) in place
     by the first-order phase phi1 (ppm - moved_ppm - pivot_ppm) at each grid ppm.
 
-    `deg_per_ppm` and `moved_ppm` are [n]: phi1 and how far the spectrum was moved, so the phase
-    is that of each line's own chemical shift (as when applied before the shift).
+    `rows` is one such tensor or a tuple of several (e.g. a batch's input and its clean copy),
+    which all get the same rotation (computed once). `deg_per_ppm` and `moved_ppm` are [n]:
+    phi1 and how far the spectrum was moved, so the phase is that of each line's own chemical
+    shift (as when applied before the shift).
     """
+    group = tuple(rows) if isinstance(rows, (tuple, list)) else (rows,)
+    rows = group[0]
     # angle_j = rate (ppm_0 - start) + rate step j: a separable complex exponential in j.
     rate = torch.deg2rad(deg_per_ppm.double()).to(rows.device)
     start = moved_ppm.double().to(rows.device) + pivot_ppm
@@ -701,13 +848,89 @@ def rotate_first_order(
         torch.complex(torch.zeros_like(rate), rate * (GRID_PPM_LOW - start)).to(torch.complex64),
         j,
         block_length(GRID_POINTS),
-    ).unsqueeze(1)
+    )
+    if kernels.AVAILABLE and rows.device.type == "cpu":  # one pass over the four rows
+        cos_sin = _floats(rot)
+        for r in group:
+            kernels.rotate_rows(r.numpy(), cos_sin)
+        return
+    rot = rot.unsqueeze(1)
     cos, sin = rot.real, rot.imag
-    im, re = rows[:, 0::2], rows[:, 1::2]  # [n, 2, 2048] views: OFF, ON
-    # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
-    new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
-    im.mul_(cos).addcmul_(re, sin)
-    re.copy_(new_re)
+    for r in group:
+        im, re = r[:, 0::2], r[:, 1::2]  # [n, 2, 2048] views: OFF, ON
+        # (re + i im) exp(i angle): new re = re cos - im sin, new im = im cos + re sin
+        new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
+        im.mul_(cos).addcmul_(re, sin)
+        re.copy_(new_re)
+
+
+def _np(*tensors: torch.Tensor) -> list[np.ndarray]:
+    """Return numpy views (shared memory) of contiguous CPU tensors for the compiled loops
+    (built for C-contiguous arrays; a copy would not receive their writes)."""
+    assert all(t.is_contiguous() for t in tensors)
+    return [t.numpy() for t in tensors]
+
+
+def _floats3(z: torch.Tensor) -> np.ndarray:
+    """Return a complex tensor [n, k, m] as a contiguous float32 numpy array [n, k, 2m]."""
+    return torch.view_as_real(z.contiguous()).reshape(*z.shape[:2], -1).numpy()
+
+
+def _floats(z: torch.Tensor) -> np.ndarray:
+    """Return a contiguous complex tensor [n, k] as a float32 numpy view [n, 2k] (re, im
+    interleaved; shares memory) for the compiled loops."""
+    return torch.view_as_real(z.contiguous()).view(z.shape[0], -1).numpy()
+
+
+# Outputs at least this large (bytes) are backed by transparent huge pages on CPU.
+_HUGE_PAGE_MIN_BYTES = 4 << 20
+# Memory maps of freed outputs kept for reuse (at most this many bytes in all).
+_RECYCLE_MAX_BYTES = 256 << 20
+_RECYCLED: list[mmap.mmap] = []
+_RECYCLED_LOCK = threading.Lock()
+
+
+def _output_tensor(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Return an uninitialised float32 tensor of `shape` for a batch's output.
+
+    On CPU a large one is an anonymous memory map advised to use transparent huge pages
+    (Linux MADV_HUGEPAGE): the batch writes every byte of it once, and with 4 KiB pages the
+    first-touch page faults of the two [1024, 4, 2048] outputs (64 MB) cost ~25 us per
+    spectrum, more than a tenth of the synthesis; with 2 MiB pages ~4 us, still ~15-30 us in
+    system time when two workers fault in parallel. So the map of an output that has been
+    freed (the tensor and every view of it gone) is kept and handed to the next batch of the
+    same size, its pages already in place (at most _RECYCLE_MAX_BYTES are kept; the batch
+    overwrites every element). Where huge pages cannot be asked for (other systems, devices)
+    it is a plain torch.empty.
+    """
+    count = math.prod(shape)
+    nbytes = 4 * count
+    if device.type != "cpu" or nbytes < _HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=torch.float32, device=device)
+    buf = None
+    with _RECYCLED_LOCK:
+        for i, old in enumerate(_RECYCLED):
+            if len(old) == nbytes:
+                buf = _RECYCLED.pop(i)
+                break
+    if buf is None:
+        buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        with contextlib.suppress(OSError):  # THP switched off in the kernel: plain pages
+            buf.madvise(mmap.MADV_HUGEPAGE)
+    # The numpy array owns the tensor's memory (torch.from_numpy keeps it alive); when the
+    # last view dies the array is freed and the finaliser, which holds the map, recycles it.
+    arr = np.frombuffer(buf, dtype=np.float32, count=count)
+    weakref.finalize(arr, _recycle, buf)
+    return torch.from_numpy(arr).view(shape)
+
+
+def _recycle(buf: mmap.mmap) -> None:
+    """Keep `buf` for the next output of its size while the kept maps stay under the cap."""
+    with _RECYCLED_LOCK:
+        if sum(len(b) for b in _RECYCLED) + len(buf) <= _RECYCLE_MAX_BYTES:
+            _RECYCLED.append(buf)
+            return
+    buf.close()
 
 
 def _run_slices(work, n_slices: int, device: torch.device) -> None:
@@ -730,7 +953,25 @@ def _run_slices(work, n_slices: int, device: torch.device) -> None:
 
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, n_slices))) as pool:
-            list(pool.map(in_worker, range(n_slices)))
+        list(_worker_pool(max(1, threads)).map(in_worker, range(n_slices)))
     finally:
         torch.set_num_threads(threads)
+
+
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _worker_pool(threads: int) -> ThreadPoolExecutor:
+    """Return the process' pool of `threads` synthesis workers, made on first use.
+
+    Kept across batches: fresh threads each batch lost their per-thread FFT buffers and malloc
+    arenas, and re-faulting that memory cost ~40 us per spectrum in system time with two
+    threads. Keyed by process id too, so a forked child (data-loader worker) makes its own.
+    """
+    key = (os.getpid(), threads)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="gabaapp-synth")
+    return pool

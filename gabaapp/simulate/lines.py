@@ -70,14 +70,22 @@ def exp_linear(rate: torch.Tensor, phase: torch.Tensor, t_s: torch.Tensor, block
     """
     total = t_s.shape[0]
     block = max(1, min(block, total))
-    rate = rate.unsqueeze(-1)
-    lo = cexp(rate * t_s[:block] + phase.unsqueeze(-1))
-    hi = cexp(rate * t_s[: total // block * block : block])
+    hi, lo = exp_linear_parts(rate, phase, t_s, block)
     out = (hi.unsqueeze(-1) * lo.unsqueeze(-2)).flatten(-2)
+    rate = rate.unsqueeze(-1)
     if out.shape[-1] < total:  # remainder when T is not a multiple of the block
         tail = cexp(rate * t_s[out.shape[-1] :] + phase.unsqueeze(-1))
         out = torch.cat([out, tail], dim=-1)
     return out
+
+
+def exp_linear_parts(rate: torch.Tensor, phase: torch.Tensor, t_s: torch.Tensor, block: int):
+    """Return (hi [..., T // block], lo [..., block]) with exp(phase + rate t_s[q block + r]) =
+    hi[q] lo[r] (see exp_linear, which multiplies them out; 1 <= block <= T)."""
+    rate = rate.unsqueeze(-1)
+    lo = cexp(rate * t_s[:block] + phase.unsqueeze(-1))
+    hi = cexp(rate * t_s[: t_s.shape[0] // block * block : block])
+    return hi, lo
 
 
 def line_fids(
@@ -119,6 +127,23 @@ def _lorentz_line_fids(
     the envelope sum in closed form, sum_j r^j = (1 - r^T) / (1 - r) with r = exp(-pi L dt)."""
     total = t_s.shape[0]
     dwell_s = float(t_s[1] - t_s[0]) if total > 1 else 1.0
+    rate, phase, amp = lorentz_line_terms(
+        total, dwell_s, offset_hz, lorentz_hz, phase_rad, height, first_weight
+    )
+    fid = exp_linear(rate, phase, t_s, max(1, int(round(math.sqrt(total)))))
+    fid = torch.where((amp != 0).unsqueeze(-1), fid, 0)
+    out = fid.sum(dim=1)
+    if first_weight != 1.0:
+        out[:, 0] *= first_weight
+    return out
+
+
+def lorentz_line_terms(
+    total: int, dwell_s: float, offset_hz, lorentz_hz, phase_rad, height, first_weight=1.0
+):
+    """Return (rate, phase, amp) of Lorentzian lines [n, K] on `total` samples: each line's FID
+    is exp(phase + rate t) (see exp_linear), with its peak-height normalisation folded into
+    phase as log|amp| (+ i pi for a negative amp); lines with amp == 0 are exactly zero."""
     decay = (-math.pi * dwell_s) * lorentz_hz.double()
     # expm1 keeps the closed form exact for small L dt; L = 0 gives the limit T.
     env_sum = torch.where(
@@ -129,12 +154,7 @@ def _lorentz_line_fids(
     # The amplitude enters the exponent as log|amp| (+ pi for a negative one).
     angle = torch.where(amp < 0, phase_rad + math.pi, phase_rad)
     phase = torch.complex(torch.log(amp.abs().clamp_min(1e-30)), angle)
-    fid = exp_linear(rate, phase, t_s, max(1, int(round(math.sqrt(total)))))
-    fid = torch.where((amp != 0).unsqueeze(-1), fid, 0)
-    out = fid.sum(dim=1)
-    if first_weight != 1.0:
-        out[:, 0] *= first_weight
-    return out
+    return rate, phase, amp
 
 
 def truncation_points(

@@ -342,7 +342,11 @@ def test_fida_basis_default_config_spectra_look_like_megapress(shared_data):
     grid = features.grid_ppm()
     off_mag = torch.hypot(batch.clean[:, 0], batch.clean[:, 1]).numpy()
     peaks = grid[np.argmax(np.where((grid > 1.8) & (grid < 2.2), off_mag, 0), axis=1)]
-    assert np.all(np.abs(peaks - 2.01) < 0.02)  # Glu overlaps NAA at 3 T
+    # Glu overlaps NAA at 3 T, and the noise moves the alignment: over 2,048 such spectra
+    # 4-5 % land beyond 0.02 ppm (with torch's normal draws and with gabaapp.simulate.noise
+    # alike), so "all 16" held for some seeds only.
+    assert np.mean(np.abs(peaks - 2.01) < 0.02) >= 0.8
+    assert np.all(np.abs(peaks - 2.01) < 0.1)
     assert math.isfinite(float(batch.x.sum()))
 
 

@@ -1,0 +1,161 @@
+"""Fused CPU loops for the grid function's hot spots (optional numba; same values as numpy/torch).
+
+`network_input` is mostly elementwise passes over [N, 2048..4096] complex arrays. In numpy or
+torch eager each pass is one library call with its own read and write of the whole array, and
+strided passes (the real and imaginary parts of a complex spectrum, written into separate
+rows) run at ~1 ns per element: on the synthesiser's grid path these passes cost more than the
+FFTs. Compiled loops do each job in one pass (e.g. max |S|^2 of edit-OFF and the four scaled
+(imag, real) rows from the FFT output), ~4-6x faster per call.
+
+The loops are compiled by numba (LLVM, no C compiler at run time) on first use and cached on
+disk. Without numba, `AVAILABLE` is False and callers keep their array-API code; both give the
+same values up to float32 rounding (the compiled loops compute the same products and sums in
+the same order, but the vectorised torch complex product may fuse a multiply-add).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # optional at run time: callers fall back to array-API code
+    import numba
+except ImportError:  # pragma: no cover - numba is a declared dependency
+    numba = None
+
+AVAILABLE = numba is not None
+
+
+def jit(fn):
+    """Compile `fn` with numba (no Python objects, GIL released so that worker threads run in
+    parallel, cached on disk), or return None without numba."""
+    if numba is None:  # pragma: no cover
+        return None
+    options = {"nogil": True, "fastmath": False, "error_model": "numpy"}
+    try:
+        return numba.njit(cache=True, **options)(fn)
+    except RuntimeError:  # pragma: no cover - no writable cache location (read-only install)
+        return numba.njit(**options)(fn)
+
+
+def _grid_rows(s_off, s_on, on_bits, out):
+    """Write out[i] = (Im OFF, Re OFF, Im ON, Re ON) / max|OFF| for the spectra s_off, s_on
+    (float32 [N, >= 2W] views of complex rows, real and imaginary parts interleaved; W =
+    out.shape[2]; on_bits: s_on's int32 view); return (scale [N] float32, finite [N] bool: no
+    NaN/inf in either spectrum).
+
+    Both reductions compare IEEE bit patterns as integers, which vectorise without reordering
+    floating-point arithmetic: for a non-negative float |S|^2 the int32 order is the float
+    order, and with the sign bit cleared a pattern >= 0x7f800000 is an inf or NaN.
+    """
+    n, width = out.shape[0], out.shape[2]
+    power = np.empty(width, dtype=np.float32)
+    bits = power.view(np.int32)
+    scale = np.empty(n, dtype=np.float32)
+    finite = np.empty(n, dtype=np.bool_)
+    magnitude = np.int32(0x7FFFFFFF)
+    for i in range(n):
+        for j in range(width):
+            re = s_off[i, 2 * j]
+            im = s_off[i, 2 * j + 1]
+            power[j] = re * re + im * im
+        top = np.int32(0)
+        for j in range(width):
+            top = max(top, bits[j] & magnitude)
+        top_on = np.int32(0)
+        for j in range(2 * width):
+            top_on = max(top_on, on_bits[i, j] & magnitude)
+        bits[0] = top
+        s = np.float32(math.sqrt(power[0]))
+        scale[i] = s
+        finite[i] = top < np.int32(0x7F800000) and top_on < np.int32(0x7F800000)
+        inv = np.float32(1.0) / s
+        for j in range(width):
+            out[i, 0, j] = s_off[i, 2 * j + 1] * inv
+            out[i, 1, j] = s_off[i, 2 * j] * inv
+        for j in range(width):
+            out[i, 2, j] = s_on[i, 2 * j + 1] * inv
+            out[i, 3, j] = s_on[i, 2 * j] * inv
+    return scale, finite
+
+
+def _ramp_pair_into(off, on, small_q, small_r, start, stop, buf, rows):
+    """ramp_into for spectra start..stop-1 of OFF into buf rows 0.. and of ON into buf rows
+    rows.. (one call per chunk of the compiled one-FFT path)."""
+    ramp_into(off[start:stop], small_q[start:stop], small_r[start:stop], buf[: stop - start])
+    ramp_into(on[start:stop], small_q[start:stop], small_r[start:stop], buf[rows:][: stop - start])
+
+
+def _ramp_into(x, small_q, small_r, buf):
+    """Write buf[i, q B + r] = x[i, q B + r] small_q[i, q] small_r[i, r] for the B-point blocks
+    (B = small_r.shape[1]) of x [N, n_blocks B]; buf's other columns are left as they are."""
+    n = x.shape[0]
+    n_blocks, block = small_q.shape[1], small_r.shape[1]
+    for i in range(n):
+        for q in range(n_blocks):
+            c = small_q[i, q]
+            base = q * block
+            for r in range(block):
+                buf[i, base + r] = (x[i, base + r] * c) * small_r[i, r]
+
+
+grid_rows = jit(_grid_rows)
+ramp_into = jit(_ramp_into)
+ramp_pair_into = jit(_ramp_pair_into)
+
+
+def _window_peak(spec, i, bins, ppm, step_ppm):
+    """Return (|S|^2, ppm) of the refined maximum of spectrum row i over FFT bins `bins` (the
+    first and last are margins): the vertex of the parabola through 1/|S|^2 at the three bins
+    around the maximum (float32 arithmetic as `features._refined_peak`)."""
+    tiny = np.float32(np.finfo(np.float32).tiny)
+    width = bins.shape[0]
+    best = -1
+    centre = np.float32(0.0)
+    for j in range(1, width - 1):
+        v = spec[i, bins[j]]
+        p = v.real * v.real + v.imag * v.imag
+        if best < 0 or p > centre:  # first maximum wins, as argmax
+            best, centre = j, p
+    v = spec[i, bins[best - 1]]
+    below = v.real * v.real + v.imag * v.imag
+    v = spec[i, bins[best + 1]]
+    above = v.real * v.real + v.imag * v.imag
+    one = np.float32(1.0)
+    y_m, y_0, y_p = one / (below + tiny), one / (centre + tiny), one / (above + tiny)
+    curvature = y_m - np.float32(2.0) * y_0 + y_p
+    delta = np.float32(0.0)
+    if curvature > 0:
+        delta = (y_m - y_p) / (np.float32(2.0) * curvature)
+    return centre, ppm[best] + delta * np.float32(step_ppm)  # float32 product, as torch
+
+
+def _search_shift(spec, bins_a, ppm_a, ref_a, bins_b, ppm_b, ref_b, step_ppm, f0_mhz, out):
+    """Write out[i] = the B0 shift in Hz of spectrum row i that puts the higher of the two
+    refined window maxima (a: NAA, b: Cr) on its reference ppm (`features.b0_shift_hz`)."""
+    for i in range(spec.shape[0]):
+        h_a, p_a = window_peak(spec, i, bins_a, ppm_a, step_ppm)
+        h_b, p_b = window_peak(spec, i, bins_b, ppm_b, step_ppm)
+        shift_ppm = ref_a - p_a if h_a >= h_b else ref_b - p_b
+        out[i] = shift_ppm * f0_mhz
+
+
+def _rotate_rows(rows, cos_sin):
+    """Rotate network-input rows [N, 4, W] (Im, Re pairs of OFF and ON) in place by the angle
+    whose (cos, sin) is (cos_sin[i, 2j], cos_sin[i, 2j + 1]) (float32 [N, 2W], a complex
+    array's view): Re' = Re c - Im s, Im' = Im c + Re s."""
+    for i in range(rows.shape[0]):
+        for pair in range(0, 4, 2):
+            for j in range(rows.shape[2]):
+                c = cos_sin[i, 2 * j]
+                s = cos_sin[i, 2 * j + 1]
+                im = rows[i, pair, j]
+                re = rows[i, pair + 1, j]
+                rows[i, pair + 1, j] = re * c - im * s
+                rows[i, pair, j] = im * c + re * s
+
+
+window_peak = jit(_window_peak)
+search_shift = jit(_search_shift)
+rotate_rows = jit(_rotate_rows)

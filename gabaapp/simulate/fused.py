@@ -1,0 +1,278 @@
+"""Fused CPU loops of the synthesiser (numba, optional; see gabaapp.preproc.kernels).
+
+On CPU the generator's time-domain work was a chain of torch passes over [n, T] complex arrays
+(basis sum by a dense matrix product with mostly zero coefficients when each metabolite picks
+one of several pre-broadened basis copies, the separable decay-and-rotation factor as an
+outer product, its Gaussian envelope, the products with OFF and ON, a copy before the
+nuisances, the noise's max |FID| and the noise sum). Here each spectrum's metabolite FIDs are
+made in one pass that reads only the basis rows it uses, and the noise in one pass per
+acquisition. Same arithmetic as the torch code (values equal to float32 rounding: summation
+order and fused multiply-adds differ); `AVAILABLE` is False without numba and the generator
+keeps its torch code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gabaapp.preproc.kernels import AVAILABLE, jit
+from gabaapp.simulate.noise import GAMMA, LN2, MIX1, MIX2, SQRT2, TWO_M32, TWO_PI
+
+# Normal pairs per pass of the noise loops (their four float32 scratch arrays, 8 KB, stay in
+# L1; blocks of 128 were 1.5x slower from loop overheads).
+NOISE_BLOCK = 512
+
+__all__ = [
+    "AVAILABLE",
+    "add_lines",
+    "add_noise",
+    "decay_parts",
+    "fill_normal_pairs",
+    "metabolite_fids",
+]
+
+
+def _metabolite_fids(
+    basis, rows, conc, hi_a, lo_a, hi_b, lo_b, env, gain, clean_off, clean_on, off, on, flags
+):
+    """Write the metabolite FIDs of n spectra (outputs: complex [n, T] as float32 [n, 2T]
+    views, real and imaginary parts interleaved):
+
+    clean_off = (sum_m conc[i, m] basis[rows[i, m], :T]) x f_a,
+    clean_on = (sum_m conc[i, m] basis[rows[i, m], T:]) x f_a,
+    off = clean_off (flags[0]), on = (ON sum) x f_b x gain[i] (flags[1]),
+    where f_x[q B + r] = hi_x[i, q] lo_x[i, r] (x env[i, q B + r] when env has T columns) is the
+    separable decay-and-rotation factor (`lines.exp_linear`); f_b = f_a unless flags[2].
+    `basis` is float32 [rows, 4T] (OFF then ON of each basis row, interleaved), hi_x / lo_x
+    are float32 views [n, 2 n_blocks] / [n, 2 B] of complex arrays. Loops run over contiguous
+    float32 so that LLVM vectorises them.
+    """
+    n, m = conc.shape
+    t2 = clean_off.shape[1]
+    t = t2 // 2
+    n_blocks, block = hi_a.shape[1] // 2, lo_a.shape[1] // 2
+    has_env = env.shape[1] == t
+    write_off, write_on, own_b = flags[0], flags[1], flags[2]
+    acc = np.empty(2 * t2, dtype=np.float32)  # OFF then ON basis sums of one spectrum
+    fac = np.empty(t2, dtype=np.float32)
+    for i in range(n):
+        row, c = rows[i, 0], conc[i, 0]
+        for j in range(2 * t2):
+            acc[j] = c * basis[row, j]
+        for k in range(1, m):
+            row, c = rows[i, k], conc[i, k]
+            for j in range(2 * t2):
+                acc[j] += c * basis[row, j]
+        _factor(hi_a, lo_a, env, i, n_blocks, block, has_env, fac)
+        for j in range(t):
+            fr, fi = fac[2 * j], fac[2 * j + 1]
+            ar, ai = acc[2 * j], acc[2 * j + 1]
+            clean_off[i, 2 * j] = ar * fr - ai * fi
+            clean_off[i, 2 * j + 1] = ar * fi + ai * fr
+            br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
+            clean_on[i, 2 * j] = br * fr - bi * fi
+            clean_on[i, 2 * j + 1] = br * fi + bi * fr
+        if write_off:
+            for j in range(t2):
+                off[i, j] = clean_off[i, j]
+        if write_on:
+            g = gain[i]
+            if own_b:
+                _factor(hi_b, lo_b, env, i, n_blocks, block, has_env, fac)
+                for j in range(t):
+                    fr, fi = fac[2 * j], fac[2 * j + 1]
+                    br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
+                    on[i, 2 * j] = (br * fr - bi * fi) * g
+                    on[i, 2 * j + 1] = (br * fi + bi * fr) * g
+            else:
+                for j in range(t2):
+                    on[i, j] = clean_on[i, j] * g
+
+
+def _factor_loop(hi, lo, env, i, n_blocks, block, has_env, fac):
+    """Write fac (float32 [2T], interleaved) = hi[i, q] lo[i, r] at t = q B + r, x env[i, t]."""
+    for q in range(n_blocks):
+        hr, hm = hi[i, 2 * q], hi[i, 2 * q + 1]
+        base = 2 * q * block
+        for r in range(block):
+            lr, lm = lo[i, 2 * r], lo[i, 2 * r + 1]
+            fac[base + 2 * r] = hr * lr - hm * lm
+            fac[base + 2 * r + 1] = hr * lm + hm * lr
+    if has_env:
+        for j in range(n_blocks * block):
+            e = env[i, j]
+            fac[2 * j] *= e
+            fac[2 * j + 1] *= e
+
+
+def _add_noise(fid, seed, sigma_rel, first_weight, noise_scale, out):
+    """Write out = fid + s z (fid, out: float32 [n, 2T] views of complex FIDs; z: real and
+    imaginary N(0, 1) draws interleaved, spectrum i taking pairs i T ... (i + 1) T - 1 of the
+    stream `seed` of gabaapp.simulate.noise) with the paper's s = sigma_rel[i] x max|fid[i]|
+    (first sample divided by first_weight: the unweighted FID's maximum) x noise_scale.
+    `out` may be `fid` itself."""
+    n, t2 = fid.shape
+    z = np.empty(t2, dtype=np.float32)
+    w2 = np.float32(first_weight) * np.float32(first_weight)
+    scale = np.float32(noise_scale)
+    power = np.empty(t2 // 2, dtype=np.float32)
+    bits = power.view(np.int32)
+    for i in range(n):
+        for j in range(t2 // 2):
+            re, im = fid[i, 2 * j], fid[i, 2 * j + 1]
+            power[j] = re * re + im * im
+        power[0] = power[0] / w2
+        # max of non-negative floats as the max of their int32 patterns (vectorises; see
+        # gabaapp.preproc.kernels.grid_rows)
+        top = np.int32(0)
+        for j in range(t2 // 2):
+            top = max(top, bits[j])
+        bits[0] = top
+        s = sigma_rel[i] * np.float32(math.sqrt(power[0]))
+        if scale != np.float32(1.0):
+            s = s * scale
+        fill_normal_pairs(seed, i * (t2 // 2), z)
+        for j in range(t2):
+            out[i, j] = fid[i, j] + z[j] * s
+
+
+def _decay_parts(lorentz, shift, phase, t, hi, lo):
+    """Write the two parts of exp(i phase + (-pi L + 2 pi i shift) t) (`lines.exp_linear_parts`)
+    for each spectrum i: hi[i, q] at t[q B] (no phase) and lo[i, r] at t[r] (with the phase),
+    B = lo.shape[1] // 2; hi, lo are float32 views [n, 2 n_blocks], [n, 2 B] of complex
+    arrays. float32 arithmetic as the torch code (values equal to float32 rounding)."""
+    n = lorentz.shape[0]
+    n_blocks, block = hi.shape[1] // 2, lo.shape[1] // 2
+    two_pi = np.float32(2.0 * math.pi)
+    minus_pi = np.float32(-math.pi)
+    for i in range(n):
+        decay = minus_pi * lorentz[i]
+        turn = two_pi * shift[i]
+        for q in range(n_blocks):
+            tq = t[q * block]
+            mag = math.exp(decay * tq)
+            angle = turn * tq
+            hi[i, 2 * q] = mag * math.cos(angle)
+            hi[i, 2 * q + 1] = mag * math.sin(angle)
+        for r in range(block):
+            tr = t[r]
+            mag = math.exp(decay * tr)
+            angle = turn * tr + phase[i]
+            lo[i, 2 * r] = mag * math.cos(angle)
+            lo[i, 2 * r + 1] = mag * math.sin(angle)
+
+
+def _add_lines(hi, lo, live, keep, first_weight, out):
+    """Add to out[i, :keep] (float32 [n, 2T] view of complex FIDs) the lines k with live[i, k]:
+    hi[i, k, q] lo[i, k, r] at sample q B + r (`lines.exp_linear_parts`; hi, lo float32
+    [n, K, 2 n_blocks], [n, K, 2 B]), the first sample weighted by first_weight."""
+    n, k_lines = live.shape
+    n_blocks, block = hi.shape[2] // 2, lo.shape[2] // 2
+    w = np.float32(first_weight) - np.float32(1.0)
+    for i in range(n):
+        for k in range(k_lines):
+            if not live[i, k]:
+                continue
+            for q in range(n_blocks):
+                hr, hm = hi[i, k, 2 * q], hi[i, k, 2 * q + 1]
+                base = 2 * q * block
+                for r in range(min(block, keep - q * block)):
+                    lr, lm = lo[i, k, 2 * r], lo[i, k, 2 * r + 1]
+                    out[i, base + 2 * r] += hr * lr - hm * lm
+                    out[i, base + 2 * r + 1] += hr * lm + hm * lr
+            # first-point weight: the line's sample 0 (hi[0] lo[0]) counts first_weight times
+            re = hi[i, k, 0] * lo[i, k, 0] - hi[i, k, 1] * lo[i, k, 1]
+            im = hi[i, k, 0] * lo[i, k, 1] + hi[i, k, 1] * lo[i, k, 0]
+            out[i, 0] += w * re
+            out[i, 1] += w * im
+
+
+def _uniform_pairs(seed, start, nb, u1, u2):
+    """Write the two uniforms (float32) of SplitMix64 outputs start ... start + nb - 1 of
+    `seed`: u1 = (high 32 bits + 1/2) / 2^32, u2 = low 32 bits / 2^32."""
+    for k in range(nb):
+        z = np.uint64(seed) + (np.uint64(start + k) + np.uint64(1)) * GAMMA
+        z = (z ^ (z >> np.uint64(30))) * MIX1
+        z = (z ^ (z >> np.uint64(27))) * MIX2
+        z = z ^ (z >> np.uint64(31))
+        u1[k] = np.float32((np.float64(z >> np.uint64(32)) + 0.5) * TWO_M32)
+        u2[k] = np.float32(np.float64(z & np.uint64(0xFFFFFFFF)) * TWO_M32)
+
+
+def _radii(nb, u1, expo, radius):
+    """Write radius = sqrt(-2 ln u1) for u1 in (0, 1] (float32): u1 = m 2^e (bits split in
+    place, u1 is overwritten by m), ln u1 = e ln 2 + 2 atanh((m - 1) / (m + 1)) with m in
+    [1/sqrt 2, sqrt 2], the atanh series to s^9 (truncation < 1e-9 relative)."""
+    f = np.float32
+    bits = u1.view(np.int32)
+    for k in range(nb):
+        b = bits[k]
+        expo[k] = f((b >> 23) - 127)
+        bits[k] = (b & 0x7FFFFF) | 0x3F800000
+    for k in range(nb):
+        m = u1[k]
+        e = expo[k]
+        big = m > f(SQRT2)
+        m = m * f(0.5) if big else m
+        e = e + f(1.0) if big else e
+        s = (m - f(1.0)) / (m + f(1.0))
+        s2 = s * s
+        series = f(1.0 / 5) + s2 * (f(1.0 / 7) + s2 * f(1.0 / 9))
+        ln_m = f(2.0) * s * (f(1.0) + s2 * (f(1.0 / 3) + s2 * series))
+        radius[k] = math.sqrt(f(-2.0) * (e * f(LN2) + ln_m))
+
+
+def _pairs(nb, u2, radius, out):
+    """Write out[2k], out[2k + 1] = radius (cos, sin)(2 pi u2[k]) (float32), the angle reduced
+    to phi in [-pi/4, pi/4] plus q quarter turns, Taylor series to phi^9 / phi^10 (truncation
+    < 2e-9). (Indices without an offset: with one, LLVM did not vectorise the loop.)"""
+    f = np.float32
+    for k in range(nb):
+        u = u2[k]
+        q = math.floor(f(4.0) * u + f(0.5))
+        phi = f(TWO_PI) * (u - f(0.25) * q)
+        p = phi * phi
+        sn = f(1.0 / 120) - p * (f(1.0 / 5040) - p * f(1.0 / 362880))
+        sn = phi * (f(1.0) - p * (f(1.0 / 6) - p * sn))
+        cs = f(1.0 / 720) - p * (f(1.0 / 40320) - p * f(1.0 / 3628800))
+        cs = f(1.0) - p * (f(0.5) - p * (f(1.0 / 24) - p * cs))
+        quarter = np.int32(q) & 3
+        swap = (quarter & 1) == 1
+        a = sn if swap else cs
+        b = cs if swap else sn
+        a = -a if (quarter == 1 or quarter == 2) else a
+        b = -b if quarter >= 2 else b
+        r = radius[k]
+        out[2 * k] = r * a
+        out[2 * k + 1] = r * b
+
+
+def _fill_normal_pairs(seed, start, out):
+    """Write normals 2 start ... of stream `seed` (gabaapp.simulate.noise) into out (float32
+    [2 n_pairs]); the values of noise.normal_pairs(seed, start, n_pairs) to float32 rounding
+    (float32 arithmetic here, 16 lanes per vector: < 1e-6 apart)."""
+    n_pairs = out.shape[0] // 2
+    u1 = np.empty(NOISE_BLOCK, dtype=np.float32)
+    u2 = np.empty(NOISE_BLOCK, dtype=np.float32)
+    expo = np.empty(NOISE_BLOCK, dtype=np.float32)
+    radius = np.empty(NOISE_BLOCK, dtype=np.float32)
+    for b0 in range(0, n_pairs, NOISE_BLOCK):
+        nb = min(NOISE_BLOCK, n_pairs - b0)
+        uniform_pairs(seed, start + b0, nb, u1, u2)
+        radii(nb, u1, expo, radius)
+        pairs(nb, u2, radius, out[2 * b0 : 2 * (b0 + nb)])
+
+
+_factor = jit(_factor_loop)
+add_lines = jit(_add_lines)
+decay_parts = jit(_decay_parts)
+
+
+metabolite_fids = jit(_metabolite_fids)
+add_noise = jit(_add_noise)
+uniform_pairs = jit(_uniform_pairs)
+radii = jit(_radii)
+pairs = jit(_pairs)
+fill_normal_pairs = jit(_fill_normal_pairs)
