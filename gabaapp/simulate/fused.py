@@ -276,3 +276,178 @@ uniform_pairs = jit(_uniform_pairs)
 radii = jit(_radii)
 pairs = jit(_pairs)
 fill_normal_pairs = jit(_fill_normal_pairs)
+
+
+# exp(-GAUSS_K G^2 t^2) has FWHM G Hz (gabaapp.simulate.lines._GAUSS_K, restated here: numba's
+# cache does not see other files); EXP_FLOOR as lines.EXP_FLOOR.
+GAUSS_K = math.pi**2 / (4.0 * math.log(2.0))
+EXP_FLOOR = -60.0
+
+
+def _rotate_into(re, im, count, phase, step, out_re, out_im):
+    """Write out = (re + i im) exp(i (phase + step j)) for j < count (float64 scalars in, float64
+    arrays out) by the recurrence z_{j+1} = z_j w, w = exp(i step): ~1e-15 relative after the
+    few hundred steps used here, without a cos and sin per sample."""
+    zr, zi = (
+        re * math.cos(phase) - im * math.sin(phase),
+        re * math.sin(phase) + im * math.cos(phase),
+    )
+    wr, wi = math.cos(step), math.sin(step)
+    for j in range(count):
+        out_re[j] = zr
+        out_im[j] = zi
+        zr, zi = zr * wr - zi * wi, zr * wi + zi * wr
+
+
+def _grid_nuisances(
+    conc,
+    shift,
+    phase0_deg,
+    onoff_shift,
+    onoff_phase_deg,
+    onoff_gain,
+    mm_amplitude,
+    coedited_fraction,
+    baseline_amplitude,
+    base_ppm,
+    base_gauss,
+    base_phase,
+    base_height,
+    water_amplitude,
+    water_ppm,
+    water_lorentz,
+    water_phase,
+    water_ratio,
+    mm_t,
+    co_t,
+    consts,
+    sizes,
+    off,
+    on,
+):
+    """Add the grid path's nuisances to the FIDs off / on (float32 [n, 2T] views, in place):
+    MM (template mm_t x mm_amplitude x scale), baseline lines (Gaussian, random: base_* [n, K],
+    K = 0 for none) and, on ON, the co-edited MM (co_t x its height), all rotated by each
+    acquisition's shift and zero-order phase (ON: + ON/OFF mismatch, x (1 + onoff_gain)); and
+    the residual water line (Lorentzian) in each acquisition's frame, ON x water_ratio x
+    (1 + onoff_gain). The same lines as SpectrumGenerator._add_broad_grid and _add_lines
+    (values equal to float32 rounding).
+
+    consts (float64): centre_ppm, f0_mhz, dwell_s, first_weight, reference height, co-edited
+    height per (fraction / (1 - fraction)) x conc_scale; sizes (int64): broad keep, baseline
+    keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
+    """
+    n, m = conc.shape
+    centre, f0, dwell, fw, ref_height, co_unit = (
+        consts[0],
+        consts[1],
+        consts[2],
+        consts[3],
+        consts[4],
+        consts[5],
+    )
+    keep, kb, keep_w, block_w = sizes[0], sizes[1], sizes[2], sizes[3]
+    n_lines = base_ppm.shape[1]
+    two_pi = 2.0 * math.pi
+    deg = math.pi / 180.0
+    bo_re = np.empty(keep)
+    bo_im = np.empty(keep)
+    rot_re = np.empty(keep)
+    rot_im = np.empty(keep)
+    env = np.empty(kb)
+    lo_w = np.empty(2 * block_w, dtype=np.float32)
+    n_hi = (keep_w + block_w - 1) // block_w
+    for i in range(n):
+        conc_scale = conc[i, 0]
+        for k in range(1, m):
+            conc_scale = max(conc_scale, conc[i, k])
+        scale = np.float64(np.float32(conc_scale * np.float32(ref_height)))
+        mm = np.float64(mm_amplitude[i]) * scale
+        for j in range(keep):
+            bo_re[j] = mm * mm_t[2 * j]
+            bo_im[j] = mm * mm_t[2 * j + 1]
+        height_b = np.float64(baseline_amplitude[i]) * scale
+        for k in range(n_lines):
+            g = np.float64(base_gauss[i, k])
+            gk = -GAUSS_K * g * g
+            total = 0.0
+            for j in range(kb):
+                tj = j * dwell
+                env[j] = math.exp(max(gk * tj * tj, EXP_FLOOR))
+                total += env[j]
+            total += (fw - 1.0) * env[0]
+            env[0] *= fw
+            amp = np.float64(base_height[i, k]) * height_b / max(total, 1e-12)
+            offset = (np.float64(base_ppm[i, k]) - centre) * f0
+            step = two_pi * offset * dwell
+            rotate_into(amp, 0.0, kb, np.float64(base_phase[i, k]), step, rot_re, rot_im)
+            for j in range(kb):
+                bo_re[j] += env[j] * rot_re[j]
+                bo_im[j] += env[j] * rot_im[j]
+        co = 0.0
+        frac = np.float64(coedited_fraction[i])
+        if frac > 0.0:
+            co = frac / (1.0 - frac) * co_unit * conc_scale
+        sh_off = np.float64(shift[i])
+        ph_off = np.float64(phase0_deg[i]) * deg
+        sh_on = sh_off + np.float64(onoff_shift[i])
+        ph_on = (np.float64(phase0_deg[i]) + np.float64(onoff_phase_deg[i])) * deg
+        gain = 1.0 + np.float64(onoff_gain[i])
+        # OFF: (MM + baseline) rotated; ON: + co-edited MM, rotated and x gain
+        rotate_into(1.0, 0.0, keep, ph_off, two_pi * sh_off * dwell, rot_re, rot_im)
+        for j in range(keep):
+            off[i, 2 * j] += np.float32(bo_re[j] * rot_re[j] - bo_im[j] * rot_im[j])
+            off[i, 2 * j + 1] += np.float32(bo_re[j] * rot_im[j] + bo_im[j] * rot_re[j])
+        rotate_into(gain, 0.0, keep, ph_on, two_pi * sh_on * dwell, rot_re, rot_im)
+        for j in range(keep):
+            br = bo_re[j] + co * co_t[2 * j]
+            bi = bo_im[j] + co * co_t[2 * j + 1]
+            on[i, 2 * j] += np.float32(br * rot_re[j] - bi * rot_im[j])
+            on[i, 2 * j + 1] += np.float32(br * rot_im[j] + bi * rot_re[j])
+        # residual water: a Lorentzian line, peak height x scale, in each frame
+        height_w = np.float64(water_amplitude[i]) * scale
+        if height_w == 0.0:
+            continue
+        lw = np.float64(water_lorentz[i])
+        decay = -math.pi * dwell * lw
+        if decay < 0.0:
+            env_sum = math.expm1(decay * keep_w) / min(math.expm1(decay), -1e-300)
+        else:
+            env_sum = np.float64(keep_w)
+        env_sum = max(env_sum - (1.0 - fw), 1e-12)
+        base_w = (np.float64(water_ppm[i]) - centre) * f0
+        for acq in range(2):
+            if acq == 0:
+                h, sh, ph, out = height_w, sh_off, ph_off, off
+            else:
+                h = height_w * np.float64(water_ratio[i]) * gain
+                sh, ph, out = sh_on, ph_on, on
+            amp = h / env_sum
+            turn = two_pi * (base_w + sh) * dwell
+            mag = math.exp(decay)
+            # lo[r] = amp exp(i ph) w^r, hi[q] = w^(q B); w = exp(decay + i turn) per sample
+            lr = amp * math.cos(np.float64(water_phase[i]) + ph)
+            li = amp * math.sin(np.float64(water_phase[i]) + ph)
+            wr, wi = mag * math.cos(turn), mag * math.sin(turn)
+            for r in range(block_w):
+                lo_w[2 * r] = np.float32(lr)
+                lo_w[2 * r + 1] = np.float32(li)
+                lr, li = lr * wr - li * wi, lr * wi + li * wr
+            big_mag = math.exp(decay * block_w)
+            big_r, big_i = big_mag * math.cos(turn * block_w), big_mag * math.sin(turn * block_w)
+            hr, hm = 1.0, 0.0
+            for q in range(n_hi):
+                fr, fm = np.float32(hr), np.float32(hm)
+                base = 2 * q * block_w
+                for r in range(min(block_w, keep_w - q * block_w)):
+                    a, b = lo_w[2 * r], lo_w[2 * r + 1]
+                    out[i, base + 2 * r] += fr * a - fm * b
+                    out[i, base + 2 * r + 1] += fr * b + fm * a
+                hr, hm = hr * big_r - hm * big_i, hr * big_i + hm * big_r
+            # first-point weight: the line's sample 0 counts first_weight times
+            out[i, 0] += np.float32((fw - 1.0) * np.float64(lo_w[0]))
+            out[i, 1] += np.float32((fw - 1.0) * np.float64(lo_w[1]))
+
+
+rotate_into = jit(_rotate_into)
+grid_nuisances = jit(_grid_nuisances)

@@ -269,6 +269,25 @@ class SpectrumGenerator:
             self._baseline_keep = truncation_points(
                 0.0, BASELINE_FWHM_HZ[0], acq.dwell_s, acq.n_points
             )
+            # the same, as the compiled nuisance loop takes them (fused.grid_nuisances)
+            self._mm_floats = torch.view_as_real(self._mm_template).reshape(-1).numpy()
+            self._coedited_floats = torch.view_as_real(self._coedited_template).reshape(-1).numpy()
+            gaba_invivo = sum(INVIVO_RATIO_TO_NAA["GABA"]) / 2.0
+            self._nuisance_consts = np.array(
+                [
+                    acq.centre_ppm,
+                    acq.f0_mhz,
+                    acq.dwell_s,
+                    self.first_weight,
+                    self.levels["height"],
+                    self.levels["gaba_diff"] * gaba_invivo,
+                ]
+            )
+            water_block = max(1, int(round(math.sqrt(self._water_keep))))
+            self._nuisance_sizes = np.array(
+                [self._broad_keep, self._baseline_keep, self._water_keep, water_block],
+                dtype=np.int64,
+            )
         self._sobol = None
         self.reset()
 
@@ -565,6 +584,9 @@ class SpectrumGenerator:
         sh_on = sh_off + params["onoff_shift_hz"]
         gain_on = (1.0 + params["onoff_gain"]).unsqueeze(-1)
         # Nuisances, in the same frame (shift and phase) as the metabolites of each acquisition.
+        if self.grid and self._fused:
+            self._fused_grid_nuisances(conc, params, generator, off, on, broad, water)
+            return
         lv = self.levels
         conc_scale = conc.max(dim=1).values
         scale = conc_scale * lv["height"]  # NAA peak height of this spectrum's scale
@@ -601,6 +623,45 @@ class SpectrumGenerator:
             self._add_lines(off, water, sh_off, ph_off, keep)
             ratio = params["water_onoff_ratio"].unsqueeze(-1) * gain_on
             self._add_lines(on, water, sh_on, ph_on, keep, ratio)
+
+    def _fused_grid_nuisances(self, conc, params, generator, off, on, broad, water) -> None:
+        """`_add_nuisances` at grid sampling by one compiled loop (`fused.grid_nuisances`):
+        the same lines, random draws in the same order (the baseline's from `generator`)."""
+        n = conc.shape[0]
+        zero = torch.zeros(n)
+        lines = [torch.empty((n, 0))] * 4
+        if broad and bool((params["baseline_amplitude"] > 0).any()):
+            base = baseline_lines(torch.ones(n), self._device_generator(generator))
+            lines = [base[k] for k in ("ppm", "gauss_hz", "phase_rad", "height")]
+        if not broad:
+            mm = coedited = baseline = zero
+        else:
+            mm, coedited = params["mm_amplitude"], params["mm_coedited_fraction"]
+            baseline = params["baseline_amplitude"]
+        keys = ("water_amplitude", "water_ppm", "water_lorentz_hz", "water_phase_rad")
+        water_p = [params[k] for k in keys] if water else [zero] * 4
+        fused.grid_nuisances(
+            *_np(
+                conc,
+                params["shift_hz"],
+                params["phase0_deg"],
+                params["onoff_shift_hz"],
+                params["onoff_phase_deg"],
+                params["onoff_gain"],
+                mm,
+                coedited,
+                baseline,
+                *(x.contiguous() for x in lines),
+                *water_p,
+                params["water_onoff_ratio"],
+            ),
+            self._mm_floats,
+            self._coedited_floats,
+            self._nuisance_consts,
+            self._nuisance_sizes,
+            _floats(off),
+            _floats(on),
+        )
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
