@@ -24,39 +24,72 @@ from gabaapp.simulate.noise import GAMMA, LN2, MIX1, MIX2, SQRT2, TWO_M32, TWO_P
 # L1; blocks of 128 were 1.5x slower from loop overheads).
 NOISE_BLOCK = 512
 
+
+# exp(-GAUSS_K G^2 t^2) has FWHM G Hz (gabaapp.simulate.lines._GAUSS_K, restated here: numba's
+# cache does not see other files); EXP_FLOOR as lines.EXP_FLOOR.
+GAUSS_K = math.pi**2 / (4.0 * math.log(2.0))
+EXP_FLOOR = -60.0
+
 __all__ = [
     "AVAILABLE",
     "add_lines",
     "add_noise",
-    "decay_parts",
+    "grid_nuisances",
     "fill_normal_pairs",
     "metabolite_fids",
 ]
 
 
 def _metabolite_fids(
-    basis, rows, conc, hi_a, lo_a, hi_b, lo_b, env, gain, clean_off, clean_on, off, on, flags
+    basis,
+    rows,
+    conc,
+    lorentz,
+    gauss,
+    shift,
+    phase0_deg,
+    onoff_shift,
+    onoff_phase_deg,
+    onoff_gain,
+    t,
+    block,
+    clean_off,
+    clean_on,
+    off,
+    on,
+    flags,
 ):
     """Write the metabolite FIDs of n spectra (outputs: complex [n, T] as float32 [n, 2T]
     views, real and imaginary parts interleaved):
 
     clean_off = (sum_m conc[i, m] basis[rows[i, m], :T]) x f_a,
     clean_on = (sum_m conc[i, m] basis[rows[i, m], T:]) x f_a,
-    off = clean_off (flags[0]), on = (ON sum) x f_b x gain[i] (flags[1]),
-    where f_x[q B + r] = hi_x[i, q] lo_x[i, r] (x env[i, q B + r] when env has T columns) is the
-    separable decay-and-rotation factor (`lines.exp_linear`); f_b = f_a unless flags[2].
-    `basis` is float32 [rows, 4T] (OFF then ON of each basis row, interleaved), hi_x / lo_x
-    are float32 views [n, 2 n_blocks] / [n, 2 B] of complex arrays. Loops run over contiguous
-    float32 so that LLVM vectorises them.
+    off = clean_off (flags[0]), on = (ON sum) x f_b x (1 + onoff_gain[i]) (flags[1]),
+    where f_a = exp(i phase0 + (-pi lorentz + 2 pi i shift) t) x the Gaussian envelope
+    exp(-(pi gauss t)^2 / (4 ln 2)) (`lines.voigt_envelope`), and f_b the same with the ON/OFF
+    mismatch added to shift and phase0 (f_b = f_a where both are zero). The exponential of a
+    linear function of t is made from its separable parts hi[q] lo[r] at t = q block + r
+    (`lines.exp_linear`). `basis` is float32 [rows, 4T] (OFF then ON of each basis row,
+    interleaved); parameters are float32 [n]; float32 arithmetic as the torch code. Loops run
+    over contiguous float32 so that LLVM vectorises them.
     """
     n, m = conc.shape
     t2 = clean_off.shape[1]
-    t = t2 // 2
-    n_blocks, block = hi_a.shape[1] // 2, lo_a.shape[1] // 2
-    has_env = env.shape[1] == t
-    write_off, write_on, own_b = flags[0], flags[1], flags[2]
+    tt = t2 // 2
+    n_blocks = tt // block
+    write_off, write_on = flags[0], flags[1]
+    f = np.float32
+    deg = f(math.pi / 180.0)
+    gauss_k = f(-GAUSS_K)
     acc = np.empty(2 * t2, dtype=np.float32)  # OFF then ON basis sums of one spectrum
     fac = np.empty(t2, dtype=np.float32)
+    env = np.empty(tt, dtype=np.float32)
+    scratch = np.empty(tt, dtype=np.float32)
+    t_sq = np.empty(tt, dtype=np.float32)
+    for j in range(tt):
+        t_sq[j] = t[j] * t[j]
+    hi = np.empty(2 * n_blocks, dtype=np.float32)
+    lo = np.empty(2 * block, dtype=np.float32)
     for i in range(n):
         row, c = rows[i, 0], conc[i, 0]
         for j in range(2 * t2):
@@ -65,8 +98,14 @@ def _metabolite_fids(
             row, c = rows[i, k], conc[i, k]
             for j in range(2 * t2):
                 acc[j] += c * basis[row, j]
-        _factor(hi_a, lo_a, env, i, n_blocks, block, has_env, fac)
-        for j in range(t):
+        g = gauss[i]
+        has_env = g != f(0.0)
+        if has_env:
+            gauss_exp(gauss_k * (g * g), t_sq, env, scratch)
+        phase_a = phase0_deg[i] * deg
+        decay_row(lorentz[i], shift[i], phase_a, t, hi, lo)
+        factor_row(hi, lo, env, has_env, n_blocks, block, fac)
+        for j in range(tt):
             fr, fi = fac[2 * j], fac[2 * j + 1]
             ar, ai = acc[2 * j], acc[2 * j + 1]
             clean_off[i, 2 * j] = ar * fr - ai * fi
@@ -78,31 +117,79 @@ def _metabolite_fids(
             for j in range(t2):
                 off[i, j] = clean_off[i, j]
         if write_on:
-            g = gain[i]
-            if own_b:
-                _factor(hi_b, lo_b, env, i, n_blocks, block, has_env, fac)
-                for j in range(t):
+            gain = f(1.0) + onoff_gain[i]
+            if onoff_shift[i] != f(0.0) or onoff_phase_deg[i] != f(0.0):
+                phase_b = phase_a + onoff_phase_deg[i] * deg
+                decay_row(lorentz[i], shift[i] + onoff_shift[i], phase_b, t, hi, lo)
+                factor_row(hi, lo, env, has_env, n_blocks, block, fac)
+                for j in range(tt):
                     fr, fi = fac[2 * j], fac[2 * j + 1]
                     br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
-                    on[i, 2 * j] = (br * fr - bi * fi) * g
-                    on[i, 2 * j + 1] = (br * fi + bi * fr) * g
+                    on[i, 2 * j] = (br * fr - bi * fi) * gain
+                    on[i, 2 * j + 1] = (br * fi + bi * fr) * gain
             else:
                 for j in range(t2):
-                    on[i, j] = clean_on[i, j] * g
+                    on[i, j] = clean_on[i, j] * gain
 
 
-def _factor_loop(hi, lo, env, i, n_blocks, block, has_env, fac):
-    """Write fac (float32 [2T], interleaved) = hi[i, q] lo[i, r] at t = q B + r, x env[i, t]."""
+def _gauss_exp(coef, t_sq, env, scratch):
+    """Write env[j] = exp(max(coef t_sq[j], EXP_FLOOR)) (float32; coef <= 0) by a
+    vectorisable float32 exp: x = k ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, exact
+    products), exp(r) by its Taylor series to r^7 (truncation < 4e-9 relative) and 2^k written
+    as a float's exponent bits; within 2 ulp of libm's expf."""
+    f = np.float32
+    tt = t_sq.shape[0]
+    bits = scratch.view(np.int32)
+    for j in range(tt):
+        x = max(coef * t_sq[j], f(EXP_FLOOR))
+        k = f(math.floor(x * f(1.4426950408889634) + f(0.5)))
+        r = (x - k * f(0.693145751953125)) - k * f(1.428606765330187e-06)
+        p = f(1.0 / 5040) * r + f(1.0 / 720)
+        p = p * r + f(1.0 / 120)
+        p = p * r + f(1.0 / 24)
+        p = p * r + f(1.0 / 6)
+        p = p * r + f(0.5)
+        p = p * r + f(1.0)
+        env[j] = p * r + f(1.0)
+        bits[j] = (np.int32(k) + np.int32(127)) << 23
+    for j in range(tt):
+        env[j] *= scratch[j]
+
+
+def _decay_row(lorentz, shift, phase, t, hi, lo):
+    """Write the two parts of exp(i phase + (-pi L + 2 pi i shift) t) (`lines.exp_linear_parts`)
+    of one spectrum: hi[q] at t[q B] (no phase) and lo[r] at t[r] (with the phase),
+    B = lo.shape[0] // 2; hi, lo are float32 [2 n_blocks], [2 B] (complex, interleaved).
+    float32 arithmetic as the torch code (values equal to float32 rounding)."""
+    n_blocks, block = hi.shape[0] // 2, lo.shape[0] // 2
+    decay = np.float32(-math.pi) * lorentz
+    turn = np.float32(2.0 * math.pi) * shift
     for q in range(n_blocks):
-        hr, hm = hi[i, 2 * q], hi[i, 2 * q + 1]
+        tq = t[q * block]
+        mag = math.exp(decay * tq)
+        angle = turn * tq
+        hi[2 * q] = mag * math.cos(angle)
+        hi[2 * q + 1] = mag * math.sin(angle)
+    for r in range(block):
+        tr = t[r]
+        mag = math.exp(decay * tr)
+        angle = turn * tr + phase
+        lo[2 * r] = mag * math.cos(angle)
+        lo[2 * r + 1] = mag * math.sin(angle)
+
+
+def _factor_row(hi, lo, env, has_env, n_blocks, block, fac):
+    """Write fac (float32 [2T], interleaved) = hi[q] lo[r] at t = q B + r, x env[t]."""
+    for q in range(n_blocks):
+        hr, hm = hi[2 * q], hi[2 * q + 1]
         base = 2 * q * block
         for r in range(block):
-            lr, lm = lo[i, 2 * r], lo[i, 2 * r + 1]
+            lr, lm = lo[2 * r], lo[2 * r + 1]
             fac[base + 2 * r] = hr * lr - hm * lm
             fac[base + 2 * r + 1] = hr * lm + hm * lr
     if has_env:
         for j in range(n_blocks * block):
-            e = env[i, j]
+            e = env[j]
             fac[2 * j] *= e
             fac[2 * j + 1] *= e
 
@@ -136,32 +223,6 @@ def _add_noise(fid, seed, sigma_rel, first_weight, noise_scale, out):
         fill_normal_pairs(seed, i * (t2 // 2), z)
         for j in range(t2):
             out[i, j] = fid[i, j] + z[j] * s
-
-
-def _decay_parts(lorentz, shift, phase, t, hi, lo):
-    """Write the two parts of exp(i phase + (-pi L + 2 pi i shift) t) (`lines.exp_linear_parts`)
-    for each spectrum i: hi[i, q] at t[q B] (no phase) and lo[i, r] at t[r] (with the phase),
-    B = lo.shape[1] // 2; hi, lo are float32 views [n, 2 n_blocks], [n, 2 B] of complex
-    arrays. float32 arithmetic as the torch code (values equal to float32 rounding)."""
-    n = lorentz.shape[0]
-    n_blocks, block = hi.shape[1] // 2, lo.shape[1] // 2
-    two_pi = np.float32(2.0 * math.pi)
-    minus_pi = np.float32(-math.pi)
-    for i in range(n):
-        decay = minus_pi * lorentz[i]
-        turn = two_pi * shift[i]
-        for q in range(n_blocks):
-            tq = t[q * block]
-            mag = math.exp(decay * tq)
-            angle = turn * tq
-            hi[i, 2 * q] = mag * math.cos(angle)
-            hi[i, 2 * q + 1] = mag * math.sin(angle)
-        for r in range(block):
-            tr = t[r]
-            mag = math.exp(decay * tr)
-            angle = turn * tr + phase[i]
-            lo[i, 2 * r] = mag * math.cos(angle)
-            lo[i, 2 * r + 1] = mag * math.sin(angle)
 
 
 def _add_lines(hi, lo, live, keep, first_weight, out):
@@ -265,9 +326,10 @@ def _fill_normal_pairs(seed, start, out):
         pairs(nb, u2, radius, out[2 * b0 : 2 * (b0 + nb)])
 
 
-_factor = jit(_factor_loop)
+gauss_exp = jit(_gauss_exp)
+decay_row = jit(_decay_row)
+factor_row = jit(_factor_row)
 add_lines = jit(_add_lines)
-decay_parts = jit(_decay_parts)
 
 
 metabolite_fids = jit(_metabolite_fids)
@@ -276,12 +338,6 @@ uniform_pairs = jit(_uniform_pairs)
 radii = jit(_radii)
 pairs = jit(_pairs)
 fill_normal_pairs = jit(_fill_normal_pairs)
-
-
-# exp(-GAUSS_K G^2 t^2) has FWHM G Hz (gabaapp.simulate.lines._GAUSS_K, restated here: numba's
-# cache does not see other files); EXP_FLOOR as lines.EXP_FLOOR.
-GAUSS_K = math.pi**2 / (4.0 * math.log(2.0))
-EXP_FLOOR = -60.0
 
 
 def _rotate_into(re, im, count, phase, step, out_re, out_im):

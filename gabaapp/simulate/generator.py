@@ -521,44 +521,24 @@ class SpectrumGenerator:
         level = params.get("extra_level")
         cols = torch.arange(m)
         rows = cols.expand(n, m) if level is None else level * m + cols
-        mismatch = bool(
-            (params["onoff_shift_hz"] != 0).any() or (params["onoff_phase_deg"] != 0).any()
+        gained = bool(
+            (params["onoff_shift_hz"] != 0).any()
+            or (params["onoff_phase_deg"] != 0).any()
+            or (params["onoff_gain"] != 0).any()
         )
-        gained = mismatch or bool((params["onoff_gain"] != 0).any())
-        # exp_linear's two parts of each acquisition's decay-and-rotation factor
-        n_blocks, block = tt // self._block, self._block
-        hi_a, lo_a = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
-        t_np = self.t_s.numpy()
-        lor = params["lorentz_hz"].contiguous().numpy()
-        ph_off = torch.deg2rad(params["phase0_deg"])
-        fused.decay_parts(
-            lor, params["shift_hz"].contiguous().numpy(), ph_off.numpy(), t_np, *_np(hi_a, lo_a)
-        )
-        if mismatch:
-            hi_b, lo_b = torch.empty((n, 2 * n_blocks)), torch.empty((n, 2 * block))
-            sh_on = params["shift_hz"] + params["onoff_shift_hz"]
-            ph_on = ph_off + torch.deg2rad(params["onoff_phase_deg"])
-            fused.decay_parts(lor, sh_on.numpy(), ph_on.numpy(), t_np, *_np(hi_b, lo_b))
-        else:
-            hi_b, lo_b = hi_a, lo_a
-        gau = params["gauss_hz"]
-        if bool((gau != 0).any()):
-            env = voigt_envelope(self.t_s, torch.zeros_like(gau), gau)
-        else:
-            env = torch.empty((n, 0))
-        gain = 1.0 + params["onoff_gain"] if gained else torch.ones(n)
         new = lambda: torch.empty((n, tt), dtype=torch.complex64)  # noqa: E731
         clean_off, clean_on = new(), new()
         off = new() if copies else clean_off
         on = new() if (copies or gained) else clean_on
-        flags = np.array([copies, copies or gained, mismatch], dtype=np.bool_)
+        flags = np.array([copies, copies or gained], dtype=np.bool_)
+        keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
+        keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
         fused.metabolite_fids(
             self._basis_grid.numpy(),
             rows.contiguous().numpy(),
-            conc.contiguous().numpy(),
-            *_np(hi_a, lo_a, hi_b, lo_b),
-            env.numpy(),
-            gain.contiguous().numpy(),
+            *_np(conc, *(params[k] for k in keys)),
+            self.t_s.numpy(),
+            self._block,
             *(_floats(a) for a in (clean_off, clean_on, off, on)),
             flags,
         )
