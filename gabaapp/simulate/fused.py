@@ -507,3 +507,53 @@ def _grid_nuisances(
 
 rotate_into = jit(_rotate_into)
 grid_nuisances = jit(_grid_nuisances)
+
+
+def _first_order_rows(rows_a, rows_b, deg_per_ppm, moved_ppm, pivot_ppm, ppm_low, step_ppm, block):
+    """Rotate network-input rows [n, 4, W] (Im, Re of OFF, then of ON) of rows_a and, when it
+    has W columns, rows_b in place by the first-order phase at grid ppm_low + step_ppm j:
+    angle_j = rate (ppm_j - moved_ppm[i] - pivot_ppm), rate = deg_per_ppm[i] in rad/ppm
+    (`generator.rotate_first_order`; Re' = Re c - Im s, Im' = Im c + Re s). The factor is
+    made from separable parts exp(i rate step q B) exp(i (rate step r + angle_0)),
+    j = q B + r (cos and sin in float64 for 96 points, products in float32)."""
+    n, width = rows_a.shape[0], rows_a.shape[2]
+    both = rows_b.shape[2] == width
+    n_blocks = width // block
+    hi = np.empty(2 * n_blocks, dtype=np.float32)
+    lo = np.empty(2 * block, dtype=np.float32)
+    fac = np.empty(2 * width, dtype=np.float32)
+    for i in range(n):
+        rate = np.float64(deg_per_ppm[i]) * (math.pi / 180.0)
+        start = np.float64(moved_ppm[i]) + pivot_ppm
+        step = rate * step_ppm
+        first = rate * (ppm_low - start)
+        for q in range(n_blocks):
+            angle = step * (q * block)
+            hi[2 * q] = math.cos(angle)
+            hi[2 * q + 1] = math.sin(angle)
+        for r in range(block):
+            angle = step * r + first
+            lo[2 * r] = math.cos(angle)
+            lo[2 * r + 1] = math.sin(angle)
+        for q in range(n_blocks):
+            hr, hm = hi[2 * q], hi[2 * q + 1]
+            base = 2 * q * block
+            for r in range(block):
+                lr, lm = lo[2 * r], lo[2 * r + 1]
+                fac[base + 2 * r] = hr * lr - hm * lm
+                fac[base + 2 * r + 1] = hr * lm + hm * lr
+        for pair in range(0, 4, 2):
+            for j in range(width):
+                c, s = fac[2 * j], fac[2 * j + 1]
+                im, re = rows_a[i, pair, j], rows_a[i, pair + 1, j]
+                rows_a[i, pair + 1, j] = re * c - im * s
+                rows_a[i, pair, j] = im * c + re * s
+            if both:
+                for j in range(width):
+                    c, s = fac[2 * j], fac[2 * j + 1]
+                    im, re = rows_b[i, pair, j], rows_b[i, pair + 1, j]
+                    rows_b[i, pair + 1, j] = re * c - im * s
+                    rows_b[i, pair, j] = im * c + re * s
+
+
+first_order_rows = jit(_first_order_rows)

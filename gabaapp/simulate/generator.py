@@ -879,6 +879,20 @@ def rotate_first_order(
     """
     group = tuple(rows) if isinstance(rows, (tuple, list)) else (rows,)
     rows = group[0]
+    if fused.AVAILABLE and len(group) <= 2 and all(_fused_rows(r) for r in group):
+        # factor and rotation of both groups in one compiled pass per spectrum
+        other = group[1] if len(group) == 2 else rows[:, :, :0]
+        fused.first_order_rows(
+            rows.numpy(),
+            other.numpy(),
+            deg_per_ppm.contiguous().numpy(),
+            moved_ppm.contiguous().numpy(),
+            float(pivot_ppm),
+            float(GRID_PPM_LOW),
+            (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1),
+            block_length(GRID_POINTS),
+        )
+        return
     # angle_j = rate (ppm_0 - start) + rate step j: a separable complex exponential in j.
     rate = torch.deg2rad(deg_per_ppm.double()).to(rows.device)
     start = moved_ppm.double().to(rows.device) + pivot_ppm
@@ -903,6 +917,17 @@ def rotate_first_order(
         new_re = torch.addcmul(re * cos, im, sin, value=-1.0)
         im.mul_(cos).addcmul_(re, sin)
         re.copy_(new_re)
+
+
+def _fused_rows(r: torch.Tensor) -> bool:
+    """Return True for network-input rows the compiled rotation takes: contiguous float32
+    [n, 4, GRID_POINTS] on the CPU."""
+    return (
+        r.device.type == "cpu"
+        and r.dtype == torch.float32
+        and r.is_contiguous()
+        and tuple(r.shape[1:]) == (4, GRID_POINTS)
+    )
 
 
 def _np(*tensors: torch.Tensor) -> list[np.ndarray]:
