@@ -34,6 +34,7 @@ __all__ = [
     "AVAILABLE",
     "add_lines",
     "add_noise",
+    "grid_fids",
     "grid_nuisances",
     "fill_normal_pairs",
     "metabolite_fids",
@@ -73,63 +74,122 @@ def _metabolite_fids(
     interleaved); parameters are float32 [n]; float32 arithmetic as the torch code. Loops run
     over contiguous float32 so that LLVM vectorises them.
     """
-    n, m = conc.shape
-    t2 = clean_off.shape[1]
+    n = conc.shape[0]
+    work = metabolite_scratch(t, clean_off.shape[1], block)
+    for i in range(n):
+        metabolite_row(
+            i,
+            basis,
+            rows,
+            conc,
+            lorentz,
+            gauss,
+            shift,
+            phase0_deg,
+            onoff_shift,
+            onoff_phase_deg,
+            onoff_gain,
+            t,
+            block,
+            work,
+            clean_off[i],
+            clean_on[i],
+            off[i],
+            on[i],
+            flags[0],
+            flags[1],
+        )
+
+
+def _metabolite_scratch(t, t2, block):
+    """Return the work arrays of metabolite_row (float32): OFF then ON basis sums [2 t2], the
+    factor [t2], Gaussian envelope and exp scratch [T], t^2 [T], hi and lo parts."""
     tt = t2 // 2
-    n_blocks = tt // block
-    write_off, write_on = flags[0], flags[1]
-    f = np.float32
-    deg = f(math.pi / 180.0)
-    gauss_k = f(-GAUSS_K)
-    acc = np.empty(2 * t2, dtype=np.float32)  # OFF then ON basis sums of one spectrum
-    fac = np.empty(t2, dtype=np.float32)
-    env = np.empty(tt, dtype=np.float32)
-    scratch = np.empty(tt, dtype=np.float32)
     t_sq = np.empty(tt, dtype=np.float32)
     for j in range(tt):
         t_sq[j] = t[j] * t[j]
-    hi = np.empty(2 * n_blocks, dtype=np.float32)
-    lo = np.empty(2 * block, dtype=np.float32)
-    for i in range(n):
-        row, c = rows[i, 0], conc[i, 0]
+    return (
+        np.empty(2 * t2, dtype=np.float32),
+        np.empty(t2, dtype=np.float32),
+        np.empty(tt, dtype=np.float32),
+        np.empty(tt, dtype=np.float32),
+        t_sq,
+        np.empty(2 * (tt // block), dtype=np.float32),
+        np.empty(2 * block, dtype=np.float32),
+    )
+
+
+def _metabolite_row(
+    i,
+    basis,
+    rows,
+    conc,
+    lorentz,
+    gauss,
+    shift,
+    phase0_deg,
+    onoff_shift,
+    onoff_phase_deg,
+    onoff_gain,
+    t,
+    block,
+    work,
+    clean_off,
+    clean_on,
+    off,
+    on,
+    write_off,
+    write_on,
+):
+    """Write spectrum i's FIDs of metabolite_fids into the rows clean_off, clean_on, off, on
+    (float32 [2T] each; off / on only where write_off / write_on); `work` from
+    metabolite_scratch."""
+    m = conc.shape[1]
+    t2 = clean_off.shape[0]
+    tt = t2 // 2
+    n_blocks = tt // block
+    acc, fac, env, scratch, t_sq, hi, lo = work
+    f = np.float32
+    deg = f(math.pi / 180.0)
+    row, c = rows[i, 0], conc[i, 0]
+    for j in range(2 * t2):
+        acc[j] = c * basis[row, j]
+    for k in range(1, m):
+        row, c = rows[i, k], conc[i, k]
         for j in range(2 * t2):
-            acc[j] = c * basis[row, j]
-        for k in range(1, m):
-            row, c = rows[i, k], conc[i, k]
-            for j in range(2 * t2):
-                acc[j] += c * basis[row, j]
-        g = gauss[i]
-        has_env = g != f(0.0)
-        if has_env:
-            gauss_exp(gauss_k * (g * g), t_sq, env, scratch)
-        phase_a = phase0_deg[i] * deg
-        decay_row(lorentz[i], shift[i], phase_a, t, hi, lo)
-        factor_row(hi, lo, env, has_env, n_blocks, block, fac)
-        for j in range(tt):
-            fr, fi = fac[2 * j], fac[2 * j + 1]
-            ar, ai = acc[2 * j], acc[2 * j + 1]
-            clean_off[i, 2 * j] = ar * fr - ai * fi
-            clean_off[i, 2 * j + 1] = ar * fi + ai * fr
-            br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
-            clean_on[i, 2 * j] = br * fr - bi * fi
-            clean_on[i, 2 * j + 1] = br * fi + bi * fr
-        if write_off:
+            acc[j] += c * basis[row, j]
+    g = gauss[i]
+    has_env = g != f(0.0)
+    if has_env:
+        gauss_exp(f(-GAUSS_K) * (g * g), t_sq, env, scratch)
+    phase_a = phase0_deg[i] * deg
+    decay_row(lorentz[i], shift[i], phase_a, t, hi, lo)
+    factor_row(hi, lo, env, has_env, n_blocks, block, fac)
+    for j in range(tt):
+        fr, fi = fac[2 * j], fac[2 * j + 1]
+        ar, ai = acc[2 * j], acc[2 * j + 1]
+        clean_off[2 * j] = ar * fr - ai * fi
+        clean_off[2 * j + 1] = ar * fi + ai * fr
+        br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
+        clean_on[2 * j] = br * fr - bi * fi
+        clean_on[2 * j + 1] = br * fi + bi * fr
+    if write_off:
+        for j in range(t2):
+            off[j] = clean_off[j]
+    if write_on:
+        gain = f(1.0) + onoff_gain[i]
+        if onoff_shift[i] != f(0.0) or onoff_phase_deg[i] != f(0.0):
+            phase_b = phase_a + onoff_phase_deg[i] * deg
+            decay_row(lorentz[i], shift[i] + onoff_shift[i], phase_b, t, hi, lo)
+            factor_row(hi, lo, env, has_env, n_blocks, block, fac)
+            for j in range(tt):
+                fr, fi = fac[2 * j], fac[2 * j + 1]
+                br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
+                on[2 * j] = (br * fr - bi * fi) * gain
+                on[2 * j + 1] = (br * fi + bi * fr) * gain
+        else:
             for j in range(t2):
-                off[i, j] = clean_off[i, j]
-        if write_on:
-            gain = f(1.0) + onoff_gain[i]
-            if onoff_shift[i] != f(0.0) or onoff_phase_deg[i] != f(0.0):
-                phase_b = phase_a + onoff_phase_deg[i] * deg
-                decay_row(lorentz[i], shift[i] + onoff_shift[i], phase_b, t, hi, lo)
-                factor_row(hi, lo, env, has_env, n_blocks, block, fac)
-                for j in range(tt):
-                    fr, fi = fac[2 * j], fac[2 * j + 1]
-                    br, bi = acc[t2 + 2 * j], acc[t2 + 2 * j + 1]
-                    on[i, 2 * j] = (br * fr - bi * fi) * gain
-                    on[i, 2 * j + 1] = (br * fi + bi * fr) * gain
-            else:
-                for j in range(t2):
-                    on[i, j] = clean_on[i, j] * gain
+                on[j] = clean_on[j] * gain
 
 
 def _gauss_exp(coef, t_sq, env, scratch):
@@ -202,27 +262,36 @@ def _add_noise(fid, seed, sigma_rel, first_weight, noise_scale, out):
     `out` may be `fid` itself."""
     n, t2 = fid.shape
     z = np.empty(t2, dtype=np.float32)
+    power = np.empty(t2 // 2, dtype=np.float32)
+    for i in range(n):
+        noise_row(
+            fid[i], seed, i * (t2 // 2), sigma_rel[i], first_weight, noise_scale, z, power, out[i]
+        )
+
+
+def _noise_row(fid, seed, start, sigma_rel, first_weight, noise_scale, z, power, out):
+    """Write out = fid + s z for one FID row (float32 [2T]; add_noise), z from pairs start ...
+    of stream `seed`; z [2T] and power [T] are work arrays. `out` may be `fid`."""
+    t2 = fid.shape[0]
     w2 = np.float32(first_weight) * np.float32(first_weight)
     scale = np.float32(noise_scale)
-    power = np.empty(t2 // 2, dtype=np.float32)
     bits = power.view(np.int32)
-    for i in range(n):
-        for j in range(t2 // 2):
-            re, im = fid[i, 2 * j], fid[i, 2 * j + 1]
-            power[j] = re * re + im * im
-        power[0] = power[0] / w2
-        # max of non-negative floats as the max of their int32 patterns (vectorises; see
-        # gabaapp.preproc.kernels.grid_rows)
-        top = np.int32(0)
-        for j in range(t2 // 2):
-            top = max(top, bits[j])
-        bits[0] = top
-        s = sigma_rel[i] * np.float32(math.sqrt(power[0]))
-        if scale != np.float32(1.0):
-            s = s * scale
-        fill_normal_pairs(seed, i * (t2 // 2), z)
-        for j in range(t2):
-            out[i, j] = fid[i, j] + z[j] * s
+    for j in range(t2 // 2):
+        re, im = fid[2 * j], fid[2 * j + 1]
+        power[j] = re * re + im * im
+    power[0] = power[0] / w2
+    # max of non-negative floats as the max of their int32 patterns (vectorises; see
+    # gabaapp.preproc.kernels.grid_rows)
+    top = np.int32(0)
+    for j in range(t2 // 2):
+        top = max(top, bits[j])
+    bits[0] = top
+    s = sigma_rel * np.float32(math.sqrt(power[0]))
+    if scale != np.float32(1.0):
+        s = s * scale
+    fill_normal_pairs(seed, start, z)
+    for j in range(t2):
+        out[j] = fid[j] + z[j] * s
 
 
 def _add_lines(hi, lo, live, keep, first_weight, out):
@@ -332,7 +401,10 @@ factor_row = jit(_factor_row)
 add_lines = jit(_add_lines)
 
 
+metabolite_scratch = jit(_metabolite_scratch)
+metabolite_row = jit(_metabolite_row)
 metabolite_fids = jit(_metabolite_fids)
+noise_row = jit(_noise_row)
 add_noise = jit(_add_noise)
 uniform_pairs = jit(_uniform_pairs)
 radii = jit(_radii)
@@ -393,7 +465,77 @@ def _grid_nuisances(
     height per (fraction / (1 - fraction)) x conc_scale; sizes (int64): broad keep, baseline
     keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
     """
-    n, m = conc.shape
+    work = nuisance_scratch(sizes)
+    for i in range(conc.shape[0]):
+        nuisance_row(
+            i,
+            conc,
+            shift,
+            phase0_deg,
+            onoff_shift,
+            onoff_phase_deg,
+            onoff_gain,
+            mm_amplitude,
+            coedited_fraction,
+            baseline_amplitude,
+            base_ppm,
+            base_gauss,
+            base_phase,
+            base_height,
+            water_amplitude,
+            water_ppm,
+            water_lorentz,
+            water_phase,
+            water_ratio,
+            mm_t,
+            co_t,
+            consts,
+            sizes,
+            work,
+            off[i],
+            on[i],
+        )
+
+
+def _nuisance_scratch(sizes):
+    """Return the work arrays of nuisance_row: float64 (broad sum re, im, rotation re, im
+    [keep], baseline envelope [baseline keep]) and the water line's lo part (float32)."""
+    keep, kb, block_w = sizes[0], sizes[1], sizes[3]
+    f64 = (np.empty(keep), np.empty(keep), np.empty(keep), np.empty(keep), np.empty(kb))
+    return f64, np.empty(2 * block_w, dtype=np.float32)
+
+
+def _nuisance_row(
+    i,
+    conc,
+    shift,
+    phase0_deg,
+    onoff_shift,
+    onoff_phase_deg,
+    onoff_gain,
+    mm_amplitude,
+    coedited_fraction,
+    baseline_amplitude,
+    base_ppm,
+    base_gauss,
+    base_phase,
+    base_height,
+    water_amplitude,
+    water_ppm,
+    water_lorentz,
+    water_phase,
+    water_ratio,
+    mm_t,
+    co_t,
+    consts,
+    sizes,
+    work,
+    off,
+    on,
+):
+    """Add spectrum i's nuisances of grid_nuisances to the FID rows off / on (float32 [2T],
+    in place); `work` from nuisance_scratch."""
+    m = conc.shape[1]
     centre, f0, dwell, fw, ref_height, co_unit = (
         consts[0],
         consts[1],
@@ -406,106 +548,102 @@ def _grid_nuisances(
     n_lines = base_ppm.shape[1]
     two_pi = 2.0 * math.pi
     deg = math.pi / 180.0
-    bo_re = np.empty(keep)
-    bo_im = np.empty(keep)
-    rot_re = np.empty(keep)
-    rot_im = np.empty(keep)
-    env = np.empty(kb)
-    lo_w = np.empty(2 * block_w, dtype=np.float32)
     n_hi = (keep_w + block_w - 1) // block_w
-    for i in range(n):
-        conc_scale = conc[i, 0]
-        for k in range(1, m):
-            conc_scale = max(conc_scale, conc[i, k])
-        scale = np.float64(np.float32(conc_scale * np.float32(ref_height)))
-        mm = np.float64(mm_amplitude[i]) * scale
-        for j in range(keep):
-            bo_re[j] = mm * mm_t[2 * j]
-            bo_im[j] = mm * mm_t[2 * j + 1]
-        height_b = np.float64(baseline_amplitude[i]) * scale
-        for k in range(n_lines):
-            g = np.float64(base_gauss[i, k])
-            gk = -GAUSS_K * g * g
-            total = 0.0
-            for j in range(kb):
-                tj = j * dwell
-                env[j] = math.exp(max(gk * tj * tj, EXP_FLOOR))
-                total += env[j]
-            total += (fw - 1.0) * env[0]
-            env[0] *= fw
-            amp = np.float64(base_height[i, k]) * height_b / max(total, 1e-12)
-            offset = (np.float64(base_ppm[i, k]) - centre) * f0
-            step = two_pi * offset * dwell
-            rotate_into(amp, 0.0, kb, np.float64(base_phase[i, k]), step, rot_re, rot_im)
-            for j in range(kb):
-                bo_re[j] += env[j] * rot_re[j]
-                bo_im[j] += env[j] * rot_im[j]
-        co = 0.0
-        frac = np.float64(coedited_fraction[i])
-        if frac > 0.0:
-            co = frac / (1.0 - frac) * co_unit * conc_scale
-        sh_off = np.float64(shift[i])
-        ph_off = np.float64(phase0_deg[i]) * deg
-        sh_on = sh_off + np.float64(onoff_shift[i])
-        ph_on = (np.float64(phase0_deg[i]) + np.float64(onoff_phase_deg[i])) * deg
-        gain = 1.0 + np.float64(onoff_gain[i])
-        # OFF: (MM + baseline) rotated; ON: + co-edited MM, rotated and x gain
-        rotate_into(1.0, 0.0, keep, ph_off, two_pi * sh_off * dwell, rot_re, rot_im)
-        for j in range(keep):
-            off[i, 2 * j] += np.float32(bo_re[j] * rot_re[j] - bo_im[j] * rot_im[j])
-            off[i, 2 * j + 1] += np.float32(bo_re[j] * rot_im[j] + bo_im[j] * rot_re[j])
-        rotate_into(gain, 0.0, keep, ph_on, two_pi * sh_on * dwell, rot_re, rot_im)
-        for j in range(keep):
-            br = bo_re[j] + co * co_t[2 * j]
-            bi = bo_im[j] + co * co_t[2 * j + 1]
-            on[i, 2 * j] += np.float32(br * rot_re[j] - bi * rot_im[j])
-            on[i, 2 * j + 1] += np.float32(br * rot_im[j] + bi * rot_re[j])
-        # residual water: a Lorentzian line, peak height x scale, in each frame
-        height_w = np.float64(water_amplitude[i]) * scale
-        if height_w == 0.0:
-            continue
-        lw = np.float64(water_lorentz[i])
-        decay = -math.pi * dwell * lw
-        if decay < 0.0:
-            env_sum = math.expm1(decay * keep_w) / min(math.expm1(decay), -1e-300)
+    (bo_re, bo_im, rot_re, rot_im, env), lo_w = work
+    conc_scale = conc[i, 0]
+    for k in range(1, m):
+        conc_scale = max(conc_scale, conc[i, k])
+    scale = np.float64(np.float32(conc_scale * np.float32(ref_height)))
+    mm = np.float64(mm_amplitude[i]) * scale
+    for j in range(keep):
+        bo_re[j] = mm * mm_t[2 * j]
+        bo_im[j] = mm * mm_t[2 * j + 1]
+    height_b = np.float64(baseline_amplitude[i]) * scale
+    for k in range(n_lines):
+        g = np.float64(base_gauss[i, k])
+        gk = -GAUSS_K * g * g
+        total = 0.0
+        for j in range(kb):
+            tj = j * dwell
+            env[j] = math.exp(max(gk * tj * tj, EXP_FLOOR))
+            total += env[j]
+        total += (fw - 1.0) * env[0]
+        env[0] *= fw
+        amp = np.float64(base_height[i, k]) * height_b / max(total, 1e-12)
+        offset = (np.float64(base_ppm[i, k]) - centre) * f0
+        step = two_pi * offset * dwell
+        rotate_into(amp, 0.0, kb, np.float64(base_phase[i, k]), step, rot_re, rot_im)
+        for j in range(kb):
+            bo_re[j] += env[j] * rot_re[j]
+            bo_im[j] += env[j] * rot_im[j]
+    co = 0.0
+    frac = np.float64(coedited_fraction[i])
+    if frac > 0.0:
+        co = frac / (1.0 - frac) * co_unit * conc_scale
+    sh_off = np.float64(shift[i])
+    ph_off = np.float64(phase0_deg[i]) * deg
+    sh_on = sh_off + np.float64(onoff_shift[i])
+    ph_on = (np.float64(phase0_deg[i]) + np.float64(onoff_phase_deg[i])) * deg
+    gain = 1.0 + np.float64(onoff_gain[i])
+    # OFF: (MM + baseline) rotated; ON: + co-edited MM, rotated and x gain
+    rotate_into(1.0, 0.0, keep, ph_off, two_pi * sh_off * dwell, rot_re, rot_im)
+    for j in range(keep):
+        off[2 * j] += np.float32(bo_re[j] * rot_re[j] - bo_im[j] * rot_im[j])
+        off[2 * j + 1] += np.float32(bo_re[j] * rot_im[j] + bo_im[j] * rot_re[j])
+    rotate_into(gain, 0.0, keep, ph_on, two_pi * sh_on * dwell, rot_re, rot_im)
+    for j in range(keep):
+        br = bo_re[j] + co * co_t[2 * j]
+        bi = bo_im[j] + co * co_t[2 * j + 1]
+        on[2 * j] += np.float32(br * rot_re[j] - bi * rot_im[j])
+        on[2 * j + 1] += np.float32(br * rot_im[j] + bi * rot_re[j])
+    # residual water: a Lorentzian line, peak height x scale, in each frame
+    height_w = np.float64(water_amplitude[i]) * scale
+    if height_w == 0.0:
+        return
+    lw = np.float64(water_lorentz[i])
+    decay = -math.pi * dwell * lw
+    if decay < 0.0:
+        env_sum = math.expm1(decay * keep_w) / min(math.expm1(decay), -1e-300)
+    else:
+        env_sum = np.float64(keep_w)
+    env_sum = max(env_sum - (1.0 - fw), 1e-12)
+    base_w = (np.float64(water_ppm[i]) - centre) * f0
+    for acq in range(2):
+        if acq == 0:
+            h, sh, ph, out = height_w, sh_off, ph_off, off
         else:
-            env_sum = np.float64(keep_w)
-        env_sum = max(env_sum - (1.0 - fw), 1e-12)
-        base_w = (np.float64(water_ppm[i]) - centre) * f0
-        for acq in range(2):
-            if acq == 0:
-                h, sh, ph, out = height_w, sh_off, ph_off, off
-            else:
-                h = height_w * np.float64(water_ratio[i]) * gain
-                sh, ph, out = sh_on, ph_on, on
-            amp = h / env_sum
-            turn = two_pi * (base_w + sh) * dwell
-            mag = math.exp(decay)
-            # lo[r] = amp exp(i ph) w^r, hi[q] = w^(q B); w = exp(decay + i turn) per sample
-            lr = amp * math.cos(np.float64(water_phase[i]) + ph)
-            li = amp * math.sin(np.float64(water_phase[i]) + ph)
-            wr, wi = mag * math.cos(turn), mag * math.sin(turn)
-            for r in range(block_w):
-                lo_w[2 * r] = np.float32(lr)
-                lo_w[2 * r + 1] = np.float32(li)
-                lr, li = lr * wr - li * wi, lr * wi + li * wr
-            big_mag = math.exp(decay * block_w)
-            big_r, big_i = big_mag * math.cos(turn * block_w), big_mag * math.sin(turn * block_w)
-            hr, hm = 1.0, 0.0
-            for q in range(n_hi):
-                fr, fm = np.float32(hr), np.float32(hm)
-                base = 2 * q * block_w
-                for r in range(min(block_w, keep_w - q * block_w)):
-                    a, b = lo_w[2 * r], lo_w[2 * r + 1]
-                    out[i, base + 2 * r] += fr * a - fm * b
-                    out[i, base + 2 * r + 1] += fr * b + fm * a
-                hr, hm = hr * big_r - hm * big_i, hr * big_i + hm * big_r
-            # first-point weight: the line's sample 0 counts first_weight times
-            out[i, 0] += np.float32((fw - 1.0) * np.float64(lo_w[0]))
-            out[i, 1] += np.float32((fw - 1.0) * np.float64(lo_w[1]))
+            h = height_w * np.float64(water_ratio[i]) * gain
+            sh, ph, out = sh_on, ph_on, on
+        amp = h / env_sum
+        turn = two_pi * (base_w + sh) * dwell
+        mag = math.exp(decay)
+        # lo[r] = amp exp(i ph) w^r, hi[q] = w^(q B); w = exp(decay + i turn) per sample
+        lr = amp * math.cos(np.float64(water_phase[i]) + ph)
+        li = amp * math.sin(np.float64(water_phase[i]) + ph)
+        wr, wi = mag * math.cos(turn), mag * math.sin(turn)
+        for r in range(block_w):
+            lo_w[2 * r] = np.float32(lr)
+            lo_w[2 * r + 1] = np.float32(li)
+            lr, li = lr * wr - li * wi, lr * wi + li * wr
+        big_mag = math.exp(decay * block_w)
+        big_r, big_i = big_mag * math.cos(turn * block_w), big_mag * math.sin(turn * block_w)
+        hr, hm = 1.0, 0.0
+        for q in range(n_hi):
+            fr, fm = np.float32(hr), np.float32(hm)
+            base = 2 * q * block_w
+            for r in range(min(block_w, keep_w - q * block_w)):
+                a, b = lo_w[2 * r], lo_w[2 * r + 1]
+                out[base + 2 * r] += fr * a - fm * b
+                out[base + 2 * r + 1] += fr * b + fm * a
+            hr, hm = hr * big_r - hm * big_i, hr * big_i + hm * big_r
+        # first-point weight: the line's sample 0 counts first_weight times
+        out[0] += np.float32((fw - 1.0) * np.float64(lo_w[0]))
+        out[1] += np.float32((fw - 1.0) * np.float64(lo_w[1]))
 
 
 rotate_into = jit(_rotate_into)
+nuisance_scratch = jit(_nuisance_scratch)
+nuisance_row = jit(_nuisance_row)
 grid_nuisances = jit(_grid_nuisances)
 
 
@@ -557,3 +695,114 @@ def _first_order_rows(rows_a, rows_b, deg_per_ppm, moved_ppm, pivot_ppm, ppm_low
 
 
 first_order_rows = jit(_first_order_rows)
+
+
+def _grid_fids(
+    basis,
+    rows,
+    conc,
+    lorentz,
+    gauss,
+    shift,
+    phase0_deg,
+    onoff_shift,
+    onoff_phase_deg,
+    onoff_gain,
+    t,
+    block,
+    mm_amplitude,
+    coedited_fraction,
+    baseline_amplitude,
+    base_ppm,
+    base_gauss,
+    base_phase,
+    base_height,
+    water_amplitude,
+    water_ppm,
+    water_lorentz,
+    water_phase,
+    water_ratio,
+    mm_t,
+    co_t,
+    consts,
+    sizes,
+    seeds,
+    noise_off,
+    noise_on,
+    noise_scale,
+    clean_off,
+    clean_on,
+    off,
+    on,
+):
+    """Write all four FIDs of the grid path's augmented spectra, one spectrum at a time while
+    its rows are in cache: metabolite_fids (clean_off, clean_on), then, in work rows, the
+    same metabolites with grid_nuisances' lines added, and add_noise's noise into off / on
+    (streams seeds[0] for OFF and seeds[1] for ON, spectrum i at pairs i T ...). The same
+    arithmetic in the same order as those three calls in turn (same values)."""
+    n = conc.shape[0]
+    t2 = clean_off.shape[1]
+    work = metabolite_scratch(t, t2, block)
+    work_n = nuisance_scratch(sizes)
+    row_off = np.empty(t2, dtype=np.float32)
+    row_on = np.empty(t2, dtype=np.float32)
+    z = np.empty(t2, dtype=np.float32)
+    power = np.empty(t2 // 2, dtype=np.float32)
+    fw = consts[3]
+    for i in range(n):
+        metabolite_row(
+            i,
+            basis,
+            rows,
+            conc,
+            lorentz,
+            gauss,
+            shift,
+            phase0_deg,
+            onoff_shift,
+            onoff_phase_deg,
+            onoff_gain,
+            t,
+            block,
+            work,
+            clean_off[i],
+            clean_on[i],
+            row_off,
+            row_on,
+            True,
+            True,
+        )
+        nuisance_row(
+            i,
+            conc,
+            shift,
+            phase0_deg,
+            onoff_shift,
+            onoff_phase_deg,
+            onoff_gain,
+            mm_amplitude,
+            coedited_fraction,
+            baseline_amplitude,
+            base_ppm,
+            base_gauss,
+            base_phase,
+            base_height,
+            water_amplitude,
+            water_ppm,
+            water_lorentz,
+            water_phase,
+            water_ratio,
+            mm_t,
+            co_t,
+            consts,
+            sizes,
+            work_n,
+            row_off,
+            row_on,
+        )
+        start = i * (t2 // 2)
+        noise_row(row_off, seeds[0], start, noise_off[i], fw, noise_scale, z, power, off[i])
+        noise_row(row_on, seeds[1], start, noise_on[i], fw, noise_scale, z, power, on[i])
+
+
+grid_fids = jit(_grid_fids)

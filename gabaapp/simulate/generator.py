@@ -468,6 +468,8 @@ class SpectrumGenerator:
             or bool((params["baseline_amplitude"] > 0).any())
         )
         water = bool((params["water_amplitude"] > 0).any())
+        if self._fused and self.grid and (broad or water):
+            return self._fused_grid_fids(conc, params, generator, broad, water)
         if self._fused:
             clean_off, clean_on, off, on = self._fused_metabolites(conc, params, broad or water)
             return self._add_nuisances_and_noise(
@@ -607,41 +609,67 @@ class SpectrumGenerator:
     def _fused_grid_nuisances(self, conc, params, generator, off, on, broad, water) -> None:
         """`_add_nuisances` at grid sampling by one compiled loop (`fused.grid_nuisances`):
         the same lines, random draws in the same order (the baseline's from `generator`)."""
+        fused.grid_nuisances(
+            *_np(conc, params["shift_hz"], params["phase0_deg"]),
+            *_np(params["onoff_shift_hz"], params["onoff_phase_deg"], params["onoff_gain"]),
+            *self._nuisance_args(conc, params, generator, broad, water),
+            _floats(off),
+            _floats(on),
+        )
+
+    def _nuisance_args(self, conc, params, generator, broad: bool, water: bool) -> list:
+        """Return the nuisance arguments of `fused.grid_nuisances` after the ON/OFF ones
+        (amplitudes, baseline lines, water line, templates, constants, sizes), drawing the
+        baseline lines from `generator` where `_add_broad_grid` does."""
         n = conc.shape[0]
         zero = torch.zeros(n)
         lines = [torch.empty((n, 0))] * 4
         if broad and bool((params["baseline_amplitude"] > 0).any()):
             base = baseline_lines(torch.ones(n), self._device_generator(generator))
-            lines = [base[k] for k in ("ppm", "gauss_hz", "phase_rad", "height")]
+            lines = [base[k].contiguous() for k in ("ppm", "gauss_hz", "phase_rad", "height")]
         if not broad:
-            mm = coedited = baseline = zero
+            amplitudes = [zero] * 3
         else:
-            mm, coedited = params["mm_amplitude"], params["mm_coedited_fraction"]
-            baseline = params["baseline_amplitude"]
+            keys = ("mm_amplitude", "mm_coedited_fraction", "baseline_amplitude")
+            amplitudes = [params[k] for k in keys]
         keys = ("water_amplitude", "water_ppm", "water_lorentz_hz", "water_phase_rad")
         water_p = [params[k] for k in keys] if water else [zero] * 4
-        fused.grid_nuisances(
-            *_np(
-                conc,
-                params["shift_hz"],
-                params["phase0_deg"],
-                params["onoff_shift_hz"],
-                params["onoff_phase_deg"],
-                params["onoff_gain"],
-                mm,
-                coedited,
-                baseline,
-                *(x.contiguous() for x in lines),
-                *water_p,
-                params["water_onoff_ratio"],
-            ),
+        return [
+            *_np(*amplitudes, *lines, *water_p, params["water_onoff_ratio"]),
             self._mm_floats,
             self._coedited_floats,
             self._nuisance_consts,
             self._nuisance_sizes,
-            _floats(off),
-            _floats(on),
+        ]
+
+    def _fused_grid_fids(self, conc, params, generator, broad: bool, water: bool) -> dict:
+        """Return the four FIDs of `synthesise` at grid sampling with nuisances, made one
+        spectrum at a time by `fused.grid_fids` (metabolites, nuisances, noise: the values of
+        `_fused_metabolites`, `_fused_grid_nuisances` and `_add_noise` in turn, with the same
+        random draws in the same order)."""
+        n, m = conc.shape
+        level = params.get("extra_level")
+        cols = torch.arange(m)
+        rows = cols.expand(n, m) if level is None else level * m + cols
+        nuisances = self._nuisance_args(conc, params, generator, broad, water)
+        seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(2)]
+        new = lambda: torch.empty((n, self.t_s.shape[0]), dtype=torch.complex64)  # noqa: E731
+        out = {k: new() for k in ("off", "on", "clean_off", "clean_on")}
+        keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
+        keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
+        fused.grid_fids(
+            self._basis_grid.numpy(),
+            rows.contiguous().numpy(),
+            *_np(conc, *(params[k] for k in keys)),
+            self.t_s.numpy(),
+            self._block,
+            *nuisances,
+            np.array(seeds, dtype=np.int64),
+            *_np(params["noise_off"], params["noise_on"]),
+            self.noise_scale,
+            *(_floats(out[k]) for k in ("clean_off", "clean_on", "off", "on")),
         )
+        return out
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
