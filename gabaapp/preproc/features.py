@@ -438,12 +438,16 @@ def _ramp_factors(xp, x0, acquisition: Acquisition, shift_hz, match):
 ROWS_PER_FFT = 8
 
 
-def _compiled_matched_rows(xp, pairs, acquisition: Acquisition, shift_hz, match, outs) -> bool:
+def _compiled_matched_rows(
+    xp, pairs, acquisition: Acquisition, shift_hz, match, outs, phase=None
+) -> bool:
     """Write the network input of each (OFF, ON) FID pair [N, n_points] in `pairs` (grid-matched
     sampling, all moved by the same shift) into the matching array of `outs` [N, 4, 2048] with
     the compiled loops, ROWS_PER_FFT spectra at a time (ramp into a reused zero-padded buffer,
     one FFT of all their rows, rows and scale from the FFT output, all while in cache); return
-    False (nothing written) where the loops do not apply."""
+    False (nothing written) where the loops do not apply. `phase` (numpy float64 [N, 2]):
+    the rows' linear phase, angle phase[i, 0] + phase[i, 1] j at grid column j
+    (`kernels.grid_rows`), or None."""
     fft_len, _ = match
     cdtype, _ = _dtypes(xp, pairs[0][0])
     fids = [xp.astype(f, cdtype, copy=False) for pair in pairs for f in pair]
@@ -468,6 +472,8 @@ def _compiled_matched_rows(xp, pairs, acquisition: Acquisition, shift_hz, match,
     buf_v = np.asarray(buf)
     scale = np.empty((len(pairs), n), dtype=np.float32)
     finite = np.empty((len(pairs), n), dtype=np.bool_)
+    if phase is None:
+        phase = np.empty((n, 0))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         m = stop - start
@@ -482,18 +488,32 @@ def _compiled_matched_rows(xp, pairs, acquisition: Acquisition, shift_hz, match,
             off_f = spec[2 * p * rows :][:m]
             on_f = spec[(2 * p + 1) * rows :][:m]
             scale[p, start:stop], finite[p, start:stop] = kernels.grid_rows(
-                off_f, on_f, on_f.view(np.int32), out_v[p][start:stop]
+                off_f, on_f, on_f.view(np.int32), out_v[p][start:stop], phase[start:stop]
             )
     _check_scale(bool(finite.all()), bool((scale > 0).all()))
     return True
 
 
 def network_input_and_clean(
-    off, on, clean_off, clean_on, acquisition: Acquisition, *, align: bool, out, out_clean
+    off,
+    on,
+    clean_off,
+    clean_on,
+    acquisition: Acquisition,
+    *,
+    align: bool,
+    out,
+    out_clean,
+    phase1=None,
 ):
     """Write network_input(off, on, acquisition, align=align) into `out` and the network input
     of clean_off / clean_on moved by the same B0 shift (measured on `off`) into `out_clean`;
     return that shift in Hz [N] (zeros when `align` is False).
+
+    `phase1` = (rad_per_ppm, pivot_ppm), arrays [N], rotates both by a first-order phase
+    rad_per_ppm (ppm - pivot_ppm) at the ppm of the lines in the FIDs as given (so about
+    pivot_ppm + shift / f0 on the moved grid; the synthesiser's augmentation): applied as the
+    rows are written on the compiled path, by one array pass otherwise.
 
     The synthesiser's input and its clean copy: where the compiled one-FFT path applies both
     share the ramp and each FFT call (fewer calls: each costs ~18 us on top of its rows);
@@ -513,11 +533,14 @@ def network_input_and_clean(
             shift = xp.zeros((off.shape[0],), dtype=rdtype, device=array_device(off))
         pairs = [(off, on), (clean_off, clean_on)]
         moved = shift if align else None
-        if _compiled_matched_rows(xp, pairs, acquisition, moved, match, [out, out_clean]):
+        phase = None if phase1 is None else _phase1_terms(phase1, shift, acquisition)
+        outs = [out, out_clean]
+        if _compiled_matched_rows(xp, pairs, acquisition, moved, match, outs, phase):
             return shift
         # not applicable after all (e.g. complex128 FIDs): the same shift, by the general path
         network_input(off, on, acquisition, align=False, shift_hz=moved, out=out)
         network_input(clean_off, clean_on, acquisition, align=False, shift_hz=moved, out=out_clean)
+        _rotate_rows(xp, (out, out_clean), phase)
         return shift
     _, shift = network_input(off, on, acquisition, align=align, return_shift_hz=True, out=out)
     network_input(
@@ -528,7 +551,40 @@ def network_input_and_clean(
         shift_hz=shift if align else None,
         out=out_clean,
     )
+    if phase1 is not None:
+        _rotate_rows(xp, (out, out_clean), _phase1_terms(phase1, shift, acquisition))
     return shift
+
+
+# No rotation for kernels.grid_rows (a [N, 0] view of this, for any N).
+_NO_PHASE = np.empty((1 << 20, 0))
+
+
+def _phase1_terms(phase1, shift_hz, acquisition: Acquisition) -> np.ndarray:
+    """Return float64 [N, 2]: (angle at grid column 0, angle step per column) of the
+    first-order phase `phase1` = (rad_per_ppm, pivot_ppm) of network_input_and_clean, for
+    lines moved by shift_hz [N]."""
+    rate = np.asarray(phase1[0], dtype=np.float64).reshape(-1)
+    pivot = np.asarray(phase1[1], dtype=np.float64).reshape(-1)
+    moved = np.asarray(shift_hz, dtype=np.float64).reshape(-1) / acquisition.f0_mhz
+    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
+    return np.ascontiguousarray(np.stack([rate * (GRID_PPM_LOW - moved - pivot), rate * step], 1))
+
+
+def _rotate_rows(xp, outs, phase: np.ndarray) -> None:
+    """Rotate network-input rows [N, 4, 2048] in place by the linear phase `phase`
+    (_phase1_terms; array-API code, for the paths without the compiled rows)."""
+    dev = array_device(outs[0])
+    terms = xp.asarray(phase, device=dev)
+    j = xp.arange(GRID_POINTS, dtype=xp.float64, device=dev)
+    angle = terms[:, 0:1] + terms[:, 1:2] * j
+    cos = xp.astype(xp.cos(angle), xp.float32)[:, None, :]
+    sin = xp.astype(xp.sin(angle), xp.float32)[:, None, :]
+    for rows in outs:
+        im, re = rows[:, 0::2, :], rows[:, 1::2, :]  # OFF, ON
+        new_re, new_im = re * cos - im * sin, im * cos + re * sin
+        rows[:, 0::2, :] = new_im
+        rows[:, 1::2, :] = new_re
 
 
 _BUFFERS = threading.local()
@@ -759,7 +815,9 @@ def _network_rows(
     ):
         # One compiled pass per spectrum: max |OFF|, finiteness and the four scaled rows.
         off_f, on_f = views[0].view(np.float32), views[1].view(np.float32)
-        scale, finite = kernels.grid_rows(off_f, on_f, on_f.view(np.int32), views[2])
+        scale, finite = kernels.grid_rows(
+            off_f, on_f, on_f.view(np.int32), views[2], _NO_PHASE[: off_f.shape[0]]
+        )
         _check_scale(bool(finite.all()), bool((scale > 0).all()))
         return out, shift
     s_off, s_on = s_off[:, :GRID_POINTS], s_on[:, :GRID_POINTS]

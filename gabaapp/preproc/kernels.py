@@ -39,11 +39,15 @@ def jit(fn):
         return numba.njit(**options)(fn)
 
 
-def _grid_rows(s_off, s_on, on_bits, out):
+def _grid_rows(s_off, s_on, on_bits, out, phase):
     """Write out[i] = (Im OFF, Re OFF, Im ON, Re ON) / max|OFF| for the spectra s_off, s_on
     (float32 [N, >= 2W] views of complex rows, real and imaginary parts interleaved; W =
     out.shape[2]; on_bits: s_on's int32 view); return (scale [N] float32, finite [N] bool: no
     NaN/inf in either spectrum).
+
+    `phase` (float64 [N, 2] or [N, 0] for none): each spectrum's rows are rotated by the
+    angle phase[i, 0] + phase[i, 1] j at grid column j while they are written (a first-order
+    phase; |S| and so the scale are unchanged), Re' = Re c - Im s, Im' = Im c + Re s.
 
     Both reductions compare IEEE bit patterns as integers, which vectorise without reordering
     floating-point arithmetic: for a non-negative float |S|^2 the int32 order is the float
@@ -55,6 +59,8 @@ def _grid_rows(s_off, s_on, on_bits, out):
     scale = np.empty(n, dtype=np.float32)
     finite = np.empty(n, dtype=np.bool_)
     magnitude = np.int32(0x7FFFFFFF)
+    rotate = phase.shape[1] == 2
+    fac = np.empty(2 * width if rotate else 0, dtype=np.float32)
     for i in range(n):
         for j in range(width):
             re = s_off[i, 2 * j]
@@ -71,6 +77,19 @@ def _grid_rows(s_off, s_on, on_bits, out):
         scale[i] = s
         finite[i] = top < np.int32(0x7F800000) and top_on < np.int32(0x7F800000)
         inv = np.float32(1.0) / s
+        if rotate:
+            linear_phase(phase[i, 0], phase[i, 1], fac)
+            for j in range(width):
+                c, sn = fac[2 * j], fac[2 * j + 1]
+                re, im = s_off[i, 2 * j], s_off[i, 2 * j + 1]
+                out[i, 0, j] = (im * c + re * sn) * inv
+                out[i, 1, j] = (re * c - im * sn) * inv
+            for j in range(width):
+                c, sn = fac[2 * j], fac[2 * j + 1]
+                re, im = s_on[i, 2 * j], s_on[i, 2 * j + 1]
+                out[i, 2, j] = (im * c + re * sn) * inv
+                out[i, 3, j] = (re * c - im * sn) * inv
+            continue
         for j in range(width):
             out[i, 0, j] = s_off[i, 2 * j + 1] * inv
             out[i, 1, j] = s_off[i, 2 * j] * inv
@@ -78,6 +97,33 @@ def _grid_rows(s_off, s_on, on_bits, out):
             out[i, 2, j] = s_on[i, 2 * j + 1] * inv
             out[i, 3, j] = s_on[i, 2 * j] * inv
     return scale, finite
+
+
+# Block of the separable linear-phase factor (GRID_POINTS = 2048 = 32 x 64).
+PHASE_BLOCK = 64
+
+
+def _linear_phase(first, step, fac):
+    """Write fac (float32 [2W], complex interleaved) = exp(i (first + step j)) for j < W, from
+    its separable parts exp(i step q B) exp(i (first + step r)), j = q B + r (B = PHASE_BLOCK
+    where it divides W, else W): cos and sin in float64 at W / B + B points, products in
+    float32."""
+    width = fac.shape[0] // 2
+    block = PHASE_BLOCK if width % PHASE_BLOCK == 0 else width
+    n_blocks = width // block
+    lo = np.empty(2 * block, dtype=np.float32)
+    for r in range(block):
+        angle = first + step * r
+        lo[2 * r] = math.cos(angle)
+        lo[2 * r + 1] = math.sin(angle)
+    for q in range(n_blocks):
+        angle = step * (q * block)
+        hr, hm = np.float32(math.cos(angle)), np.float32(math.sin(angle))
+        base = 2 * q * block
+        for r in range(block):
+            lr, lm = lo[2 * r], lo[2 * r + 1]
+            fac[base + 2 * r] = hr * lr - hm * lm
+            fac[base + 2 * r + 1] = hr * lm + hm * lr
 
 
 def _ramp_pair_into(off, on, small_q, small_r, start, stop, buf, rows):
@@ -158,4 +204,5 @@ def _rotate_rows(rows, cos_sin):
 
 window_peak = jit(_window_peak)
 search_shift = jit(_search_shift)
+linear_phase = jit(_linear_phase)
 rotate_rows = jit(_rotate_rows)

@@ -860,9 +860,16 @@ class SpectrumGenerator:
             g.manual_seed(seeds[i])
             fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
             same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
+            rotated = False
             if with_clean and not same:
                 # The clean copy moved by the noisy spectrum's B0 shift: same frequency axis;
-                # one search, and one set of FFT calls for both on the compiled path.
+                # one search, and one set of FFT calls for both on the compiled path, which
+                # also applies the first-order phase as it writes the rows (one pass less).
+                phase1 = None
+                if phase1_on_grid and self._fused:
+                    rate = np.deg2rad(params["phase1_deg_per_ppm"][sl].numpy().astype(np.float64))
+                    own = pivot + params["shift_hz"][sl].numpy().astype(np.float64) / acq.f0_mhz
+                    phase1, rotated = (rate, own), True
                 shift[sl] = network_input_and_clean(
                     fids["off"],
                     fids["on"],
@@ -872,6 +879,7 @@ class SpectrumGenerator:
                     align=align,
                     out=x[sl],
                     out_clean=clean[sl],
+                    phase1=phase1,
                 )
             else:
                 _, shift[sl] = network_input(
@@ -880,7 +888,7 @@ class SpectrumGenerator:
                 if with_clean:  # no augmentation: the clean copy is the input itself
                     clean[sl] = x[sl]
             del fids
-            if phase1_on_grid:
+            if phase1_on_grid and not rotated:
                 # First-order phase about the lines' own ppm: the grid ppm minus the total
                 # shift (augmentation + alignment) they were moved by; max |OFF| is unchanged.
                 moved_ppm = (params["shift_hz"][sl] + shift[sl]) / acq.f0_mhz
