@@ -447,7 +447,7 @@ def _compiled_matched_rows(
     one FFT of all their rows, rows and scale from the FFT output, all while in cache); return
     False (nothing written) where the loops do not apply. `phase` (numpy float64 [N, 2]):
     the rows' linear phase, angle phase[i, 0] + phase[i, 1] j at grid column j
-    (`kernels.grid_rows`), or None."""
+    (`kernels.linear_phase`, `kernels.grid_rows`), or None."""
     fft_len, _ = match
     cdtype, _ = _dtypes(xp, pairs[0][0])
     fids = [xp.astype(f, cdtype, copy=False) for pair in pairs for f in pair]
@@ -472,8 +472,7 @@ def _compiled_matched_rows(
     buf_v = np.asarray(buf)
     scale = np.empty((len(pairs), n), dtype=np.float32)
     finite = np.empty((len(pairs), n), dtype=np.bool_)
-    if phase is None:
-        phase = np.empty((n, 0))
+    rot = np.empty((rows, 0 if phase is None else 2, GRID_POINTS), dtype=np.float32)
     for start in range(0, n, rows):
         stop = min(n, start + rows)
         m = stop - start
@@ -484,11 +483,13 @@ def _compiled_matched_rows(
             )
         # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
         spec = np.asarray(xp.fft.fft(buf, axis=-1)).view(np.float32)
+        if phase is not None:  # one factor for all pairs, while in cache
+            kernels.linear_phase(phase[start:stop], rot[:m])
         for p in range(len(pairs)):
             off_f = spec[2 * p * rows :][:m]
             on_f = spec[(2 * p + 1) * rows :][:m]
             scale[p, start:stop], finite[p, start:stop] = kernels.grid_rows(
-                off_f, on_f, on_f.view(np.int32), out_v[p][start:stop], phase[start:stop]
+                off_f, on_f, on_f.view(np.int32), out_v[p][start:stop], rot[:m]
             )
     _check_scale(bool(finite.all()), bool((scale > 0).all()))
     return True
@@ -557,7 +558,7 @@ def network_input_and_clean(
 
 
 # No rotation for kernels.grid_rows (a [N, 0] view of this, for any N).
-_NO_PHASE = np.empty((1 << 20, 0))
+_NO_PHASE = np.empty((1 << 20, 0, GRID_POINTS), dtype=np.float32)
 
 
 def _phase1_terms(phase1, shift_hz, acquisition: Acquisition) -> np.ndarray:

@@ -39,15 +39,16 @@ def jit(fn):
         return numba.njit(**options)(fn)
 
 
-def _grid_rows(s_off, s_on, on_bits, out, phase):
+def _grid_rows(s_off, s_on, on_bits, out, rot):
     """Write out[i] = (Im OFF, Re OFF, Im ON, Re ON) / max|OFF| for the spectra s_off, s_on
     (float32 [N, >= 2W] views of complex rows, real and imaginary parts interleaved; W =
     out.shape[2]; on_bits: s_on's int32 view); return (scale [N] float32, finite [N] bool: no
     NaN/inf in either spectrum).
 
-    `phase` (float64 [N, 2] or [N, 0] for none): each spectrum's rows are rotated by the
-    angle phase[i, 0] + phase[i, 1] j at grid column j while they are written (a first-order
-    phase; |S| and so the scale are unchanged), Re' = Re c - Im s, Im' = Im c + Re s.
+    `rot` (float32 [N, 2, W] from linear_phase, or [N, 0, W] for none): each spectrum's rows
+    are rotated by the angle whose (cos, sin) is rot[i, :, j] at grid column j while they are
+    written (a first-order phase; |S| and so the scale are unchanged), Re' = Re c - Im s,
+    Im' = Im c + Re s.
 
     Both reductions compare IEEE bit patterns as integers, which vectorise without reordering
     floating-point arithmetic: for a non-negative float |S|^2 the int32 order is the float
@@ -59,8 +60,7 @@ def _grid_rows(s_off, s_on, on_bits, out, phase):
     scale = np.empty(n, dtype=np.float32)
     finite = np.empty(n, dtype=np.bool_)
     magnitude = np.int32(0x7FFFFFFF)
-    rotate = phase.shape[1] == 2
-    fac = np.empty(2 * width if rotate else 0, dtype=np.float32)
+    rotate = rot.shape[1] == 2
     for i in range(n):
         for j in range(width):
             re = s_off[i, 2 * j]
@@ -78,14 +78,13 @@ def _grid_rows(s_off, s_on, on_bits, out, phase):
         finite[i] = top < np.int32(0x7F800000) and top_on < np.int32(0x7F800000)
         inv = np.float32(1.0) / s
         if rotate:
-            linear_phase(phase[i, 0], phase[i, 1], fac)
             for j in range(width):
-                c, sn = fac[2 * j], fac[2 * j + 1]
+                c, sn = rot[i, 0, j], rot[i, 1, j]
                 re, im = s_off[i, 2 * j], s_off[i, 2 * j + 1]
                 out[i, 0, j] = (im * c + re * sn) * inv
                 out[i, 1, j] = (re * c - im * sn) * inv
             for j in range(width):
-                c, sn = fac[2 * j], fac[2 * j + 1]
+                c, sn = rot[i, 0, j], rot[i, 1, j]
                 re, im = s_on[i, 2 * j], s_on[i, 2 * j + 1]
                 out[i, 2, j] = (im * c + re * sn) * inv
                 out[i, 3, j] = (re * c - im * sn) * inv
@@ -103,27 +102,36 @@ def _grid_rows(s_off, s_on, on_bits, out, phase):
 PHASE_BLOCK = 64
 
 
-def _linear_phase(first, step, fac):
-    """Write fac (float32 [2W], complex interleaved) = exp(i (first + step j)) for j < W, from
-    its separable parts exp(i step q B) exp(i (first + step r)), j = q B + r (B = PHASE_BLOCK
-    where it divides W, else W): cos and sin in float64 at W / B + B points, products in
-    float32."""
-    width = fac.shape[0] // 2
+def _linear_phase(phase, rot):
+    """Write rot[i] = (cos, sin) of phase[i, 0] + phase[i, 1] j for j < W (rot float32
+    [N, 2, W], phase float64 [N, 2]), from the separable parts exp(i phase[i, 1] q B) and
+    exp(i (phase[i, 0] + phase[i, 1] r)), j = q B + r (B = PHASE_BLOCK where it divides W,
+    else W). Both parts by float64 recurrences z_{k+1} = z_k w (four cos / sin calls per
+    spectrum, ~1e-15 relative error after <= 64 steps: libm's cos and sin cost ~20 ns each);
+    products in float32 into separate cos and sin rows (contiguous: vectorised)."""
+    width = rot.shape[2]
     block = PHASE_BLOCK if width % PHASE_BLOCK == 0 else width
     n_blocks = width // block
-    lo = np.empty(2 * block, dtype=np.float32)
-    for r in range(block):
-        angle = first + step * r
-        lo[2 * r] = math.cos(angle)
-        lo[2 * r + 1] = math.sin(angle)
-    for q in range(n_blocks):
-        angle = step * (q * block)
-        hr, hm = np.float32(math.cos(angle)), np.float32(math.sin(angle))
-        base = 2 * q * block
+    lo_c = np.empty(block, dtype=np.float32)
+    lo_s = np.empty(block, dtype=np.float32)
+    for i in range(rot.shape[0]):
+        first, step = phase[i, 0], phase[i, 1]
+        zr, zi = math.cos(first), math.sin(first)
+        wr, wi = math.cos(step), math.sin(step)
         for r in range(block):
-            lr, lm = lo[2 * r], lo[2 * r + 1]
-            fac[base + 2 * r] = hr * lr - hm * lm
-            fac[base + 2 * r + 1] = hr * lm + hm * lr
+            lo_c[r] = zr
+            lo_s[r] = zi
+            zr, zi = zr * wr - zi * wi, zr * wi + zi * wr
+        big = step * block
+        wr, wi = math.cos(big), math.sin(big)
+        hr64, hm64 = 1.0, 0.0
+        for q in range(n_blocks):
+            hr, hm = np.float32(hr64), np.float32(hm64)
+            base = q * block
+            for r in range(block):
+                rot[i, 0, base + r] = hr * lo_c[r] - hm * lo_s[r]
+                rot[i, 1, base + r] = hr * lo_s[r] + hm * lo_c[r]
+            hr64, hm64 = hr64 * wr - hm64 * wi, hr64 * wi + hm64 * wr
 
 
 def _ramp_pair_into(off, on, small_q, small_r, start, stop, buf, rows):
