@@ -43,7 +43,8 @@ __all__ = [
 
 def _metabolite_fids(
     basis,
-    rows,
+    decays,
+    levels,
     conc,
     lorentz,
     gauss,
@@ -63,15 +64,16 @@ def _metabolite_fids(
     """Write the metabolite FIDs of n spectra (outputs: complex [n, T] as float32 [n, 2T]
     views, real and imaginary parts interleaved):
 
-    clean_off = (sum_m conc[i, m] basis[rows[i, m], :T]) x f_a,
-    clean_on = (sum_m conc[i, m] basis[rows[i, m], T:]) x f_a,
+    clean_off = (sum_m conc[i, m] basis[m, :T] d[levels[i, m]]) x f_a,
+    clean_on = (sum_m conc[i, m] basis[m, T:] d[levels[i, m]]) x f_a,
     off = clean_off (flags[0]), on = (ON sum) x f_b x (1 + onoff_gain[i]) (flags[1]),
     where f_a = exp(i phase0 + (-pi lorentz + 2 pi i shift) t) x the Gaussian envelope
     exp(-(pi gauss t)^2 / (4 ln 2)) (`lines.voigt_envelope`), and f_b the same with the ON/OFF
     mismatch added to shift and phase0 (f_b = f_a where both are zero). The exponential of a
     linear function of t is made from its separable parts hi[q] lo[r] at t = q block + r
-    (`lines.exp_linear`). `basis` is float32 [rows, 4T] (OFF then ON of each basis row,
-    interleaved); parameters are float32 [n]; float32 arithmetic as the torch code. Loops run
+    (`lines.exp_linear`). `basis` is float32 [n_met, 4T] (OFF then ON of each basis row,
+    interleaved), `decays` float32 [K, 4T] the extra per-metabolite Lorentzian decays d[k]
+    on the same layout (K = 1: none, levels unused); parameters are float32 [n]; float32 arithmetic as the torch code. Loops run
     over contiguous float32 so that LLVM vectorises them.
     """
     n = conc.shape[0]
@@ -80,7 +82,8 @@ def _metabolite_fids(
         metabolite_row(
             i,
             basis,
-            rows,
+            decays,
+            levels,
             conc,
             lorentz,
             gauss,
@@ -122,7 +125,8 @@ def _metabolite_scratch(t, t2, block):
 def _metabolite_row(
     i,
     basis,
-    rows,
+    decays,
+    levels,
     conc,
     lorentz,
     gauss,
@@ -151,13 +155,24 @@ def _metabolite_row(
     acc, fac, env, scratch, t_sq, hi, lo = work
     f = np.float32
     deg = f(math.pi / 180.0)
-    row, c = rows[i, 0], conc[i, 0]
-    for j in range(2 * t2):
-        acc[j] = c * basis[row, j]
-    for k in range(1, m):
-        row, c = rows[i, k], conc[i, k]
+    if decays.shape[0] == 1:  # one linewidth level: the basis as it is
+        c = conc[i, 0]
         for j in range(2 * t2):
-            acc[j] += c * basis[row, j]
+            acc[j] = c * basis[0, j]
+        for k in range(1, m):
+            c = conc[i, k]
+            for j in range(2 * t2):
+                acc[j] += c * basis[k, j]
+    else:
+        # metabolite k broadened by level levels[i, k]: basis x decay, the same float32
+        # products as a stored pre-broadened copy, without 5x the basis in the cache
+        lv, c = levels[i, 0], conc[i, 0]
+        for j in range(2 * t2):
+            acc[j] = c * (basis[0, j] * decays[lv, j])
+        for k in range(1, m):
+            lv, c = levels[i, k], conc[i, k]
+            for j in range(2 * t2):
+                acc[j] += c * (basis[k, j] * decays[lv, j])
     g = gauss[i]
     has_env = g != f(0.0)
     if has_env:
@@ -699,7 +714,8 @@ first_order_rows = jit(_first_order_rows)
 
 def _grid_fids(
     basis,
-    rows,
+    decays,
+    levels,
     conc,
     lorentz,
     gauss,
@@ -753,7 +769,8 @@ def _grid_fids(
         metabolite_row(
             i,
             basis,
-            rows,
+            decays,
+            levels,
             conc,
             lorentz,
             gauss,

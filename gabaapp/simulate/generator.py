@@ -247,6 +247,12 @@ class SpectrumGenerator:
         self._basis_grid = torch.view_as_real(grid).reshape(levels * len(config.metabolites), -1)
         # Compiled CPU loops (gabaapp.simulate.fused) where numba is present; torch otherwise.
         self._fused = fused.AVAILABLE and dev.type == "cpu"
+        # The compiled loops take the basis once and the extra decays, [levels, 4T] on its
+        # layout (basis x decay there: the same float32 products as the stored copies).
+        self._basis_rows = self._basis_grid[: len(config.metabolites)].numpy()
+        self._level_decays = (
+            torch.cat([decay, decay], dim=-1)[:, 0].repeat_interleave(2, dim=-1).contiguous()
+        ).numpy()
         self._basis_complex = torch.view_as_complex(
             self._basis_grid.view(self._basis_grid.shape[0], -1, 2)
         )
@@ -521,8 +527,7 @@ class SpectrumGenerator:
         n, m = conc.shape
         tt = self.t_s.shape[0]
         level = params.get("extra_level")
-        cols = torch.arange(m)
-        rows = cols.expand(n, m) if level is None else level * m + cols
+        levels = torch.zeros((n, m), dtype=torch.int64) if level is None else level
         gained = bool(
             (params["onoff_shift_hz"] != 0).any()
             or (params["onoff_phase_deg"] != 0).any()
@@ -536,8 +541,9 @@ class SpectrumGenerator:
         keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
         keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
         fused.metabolite_fids(
-            self._basis_grid.numpy(),
-            rows.contiguous().numpy(),
+            self._basis_rows,
+            self._level_decays,
+            levels.contiguous().numpy(),
             *_np(conc, *(params[k] for k in keys)),
             self.t_s.numpy(),
             self._block,
@@ -649,8 +655,7 @@ class SpectrumGenerator:
         random draws in the same order)."""
         n, m = conc.shape
         level = params.get("extra_level")
-        cols = torch.arange(m)
-        rows = cols.expand(n, m) if level is None else level * m + cols
+        levels = torch.zeros((n, m), dtype=torch.int64) if level is None else level
         nuisances = self._nuisance_args(conc, params, generator, broad, water)
         seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(2)]
         new = lambda: torch.empty((n, self.t_s.shape[0]), dtype=torch.complex64)  # noqa: E731
@@ -658,8 +663,9 @@ class SpectrumGenerator:
         keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
         keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
         fused.grid_fids(
-            self._basis_grid.numpy(),
-            rows.contiguous().numpy(),
+            self._basis_rows,
+            self._level_decays,
+            levels.contiguous().numpy(),
             *_np(conc, *(params[k] for k in keys)),
             self.t_s.numpy(),
             self._block,
