@@ -433,6 +433,24 @@ def _ramp_factors(xp, x0, acquisition: Acquisition, shift_hz, match):
     return small_q, small_r, block
 
 
+def _compiled_ramp_factors(n: int, acquisition: Acquisition, shift_hz, match):
+    """Return _ramp_factors' (small_q, small_r, block) as numpy complex64 arrays made by the
+    compiled recurrences (kernels.ramp_parts: the same values to complex64 rounding, without
+    a dozen small array calls per batch); shift_hz is None or a CPU array [N] or [1]."""
+    fft_len, k0 = match
+    _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    n_points = int(acquisition.n_points)
+    block = _block_length(n_points)
+    cycles = np.full(n, -k0 / fft_len)
+    if shift_hz is not None:
+        shift = np.asarray(shift_hz, dtype=np.float64).reshape(-1)
+        cycles = shift * acquisition.dwell_s + cycles
+    small_q = np.empty((n, n_points // block), dtype=np.complex64)
+    small_r = np.empty((n, block), dtype=np.complex64)
+    kernels.ramp_parts(cycles, small_q, small_r)
+    return small_q, small_r, block
+
+
 # Spectra per FFT call of the compiled one-FFT path: OFF and ON rows of this many spectra
 # ([2 x 8, 4096] complex64, 512 KB) stay in a core's L2 cache from the ramp to the rows.
 ROWS_PER_FFT = 8
@@ -461,8 +479,7 @@ def _compiled_matched_rows(
         return False
     fid_v, out_v = views[: len(fids)], views[len(fids) :]
     n, n_points = fid_v[0].shape
-    small_q, small_r, block = _ramp_factors(xp, fids[0], acquisition, shift_hz, match)
-    q_v, r_v = (np.ascontiguousarray(v) for v in _cpu_views(small_q, small_r))
+    q_v, r_v, block = _compiled_ramp_factors(n, acquisition, shift_hz, match)
     rows = min(ROWS_PER_FFT, n)
     dev = array_device(fids[0])
     shape = (len(fids) * rows, fft_len)

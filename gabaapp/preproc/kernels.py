@@ -134,6 +134,31 @@ def _linear_phase(phase, rot):
             hr64, hm64 = hr64 * wr - hm64 * wi, hr64 * wi + hm64 * wr
 
 
+def _ramp_parts(cycles, small_q, small_r):
+    """Write small_r[i, r] = exp(2j pi cycles[i] r) and small_q[i, q] = exp(2j pi cycles[i] q B)
+    (B = small_r.shape[1]; complex64 outputs), the separable ramp of features._ramp_factors:
+    each by a float64 recurrence z_{k+1} = z_k w from w = exp(2j pi (c k mod 1)) (four cos /
+    sin calls per spectrum instead of one per point; ~1e-14 relative error after < 100
+    steps, far below complex64 rounding)."""
+    block, n_blocks = small_r.shape[1], small_q.shape[1]
+    two_pi = 2.0 * math.pi
+    for i in range(cycles.shape[0]):
+        c = cycles[i]
+        step = two_pi * (c - math.floor(c))
+        wr, wi = math.cos(step), math.sin(step)
+        zr, zi = 1.0, 0.0
+        for r in range(block):
+            small_r[i, r] = complex(zr, zi)
+            zr, zi = zr * wr - zi * wi, zr * wi + zi * wr
+        big = c * block
+        step = two_pi * (big - math.floor(big))
+        wr, wi = math.cos(step), math.sin(step)
+        zr, zi = 1.0, 0.0
+        for q in range(n_blocks):
+            small_q[i, q] = complex(zr, zi)
+            zr, zi = zr * wr - zi * wi, zr * wi + zi * wr
+
+
 def _ramp_pair_into(off, on, small_q, small_r, start, stop, buf, rows):
     """ramp_into for spectra start..stop-1 of OFF into buf rows 0.. and of ON into buf rows
     rows.. (one call per chunk of the compiled one-FFT path)."""
@@ -212,5 +237,6 @@ def _rotate_rows(rows, cos_sin):
 
 window_peak = jit(_window_peak)
 search_shift = jit(_search_shift)
+ramp_parts = jit(_ramp_parts)
 linear_phase = jit(_linear_phase)
 rotate_rows = jit(_rotate_rows)
