@@ -4,11 +4,16 @@ On CPU the generator's time-domain work was a chain of torch passes over [n, T] 
 (basis sum by a dense matrix product with mostly zero coefficients when each metabolite picks
 one of several pre-broadened basis copies, the separable decay-and-rotation factor as an
 outer product, its Gaussian envelope, the products with OFF and ON, a copy before the
-nuisances, the noise's max |FID| and the noise sum). Here each spectrum's metabolite FIDs are
-made in one pass that reads only the basis rows it uses, and the noise in one pass per
-acquisition. Same arithmetic as the torch code (values equal to float32 rounding: summation
-order and fused multiply-adds differ); `AVAILABLE` is False without numba and the generator
-keeps its torch code.
+nuisances, the noise's max |FID| and the noise sum), and dozens of small torch calls per slice
+for the nuisance lines. Here each spectrum's metabolite FIDs are made in one pass that reads
+only the basis rows it uses (per-metabolite linewidth levels as basis x decay), with its
+decay factors, Gaussian envelope and ON/OFF mismatch; the nuisances (MM, co-edited MM,
+baseline, water) in one loop; the noise in one pass per acquisition; and, on the grid path
+with nuisances, all of it one spectrum at a time (`grid_fids`) while its rows are in cache.
+Small sets of cos/sin/exp values (separable factors, line envelopes) come from float64
+recurrences instead of a libm call per point (~20 ns each). Same arithmetic as the torch code
+(values equal to float32 rounding: summation order and fused multiply-adds differ);
+`AVAILABLE` is False without numba and the generator keeps its torch code.
 """
 
 from __future__ import annotations
