@@ -162,3 +162,64 @@ def test_input_and_clean_copy_in_one_pass_equal_two_grid_function_calls(align, w
     np.testing.assert_allclose(shift, shift2, atol=1e-4)
     np.testing.assert_allclose(x, x2, atol=2e-6)
     np.testing.assert_allclose(clean, clean2, atol=2e-6)
+
+
+@pytest.mark.parametrize("align", [True, False])
+def test_first_order_phase_written_with_the_rows_equals_rotating_afterwards(align, without_numba):
+    # network_input_and_clean(phase1=...) rotates while writing the rows; the reference is the
+    # array-API grid function followed by the torch rotation at each line's own ppm
+    off, on = (torch.from_numpy(_fids(GRID, 24, s).astype(np.complex64)) for s in (3, 4))
+    c_off, c_on = (torch.from_numpy(_fids(GRID, 24, s).astype(np.complex64)) for s in (5, 6))
+    phi1 = torch.linspace(-5.0, 5.0, 24)  # deg/ppm
+    own_pivot = 3.0 + torch.linspace(-0.08, 0.08, 24)  # pivot + augmentation shift / f0
+    x, clean = torch.empty(24, 4, 2048), torch.empty(24, 4, 2048)
+    rate = np.deg2rad(phi1.double().numpy())
+    shift = network_input_and_clean(
+        off, on, c_off, c_on, GRID, align=align, out=x, out_clean=clean,
+        phase1=(rate, own_pivot.double().numpy()),
+    )  # fmt: skip
+    if align:
+        assert float(shift.abs().max()) > 1.0  # the alignment moved the pivot too
+
+    def reference():
+        xr, cr = torch.empty(24, 4, 2048), torch.empty(24, 4, 2048)
+        s = network_input_and_clean(off, on, c_off, c_on, GRID, align=align, out=xr, out_clean=cr)
+        moved = (own_pivot - 3.0) + s / GRID.f0_mhz
+        rotate_first_order((xr, cr), phi1, 3.0, moved)
+        return xr, cr
+
+    def array_api():  # phase1 on the path without the compiled rows
+        xa, ca = torch.empty(24, 4, 2048), torch.empty(24, 4, 2048)
+        pivot = own_pivot.double().numpy()
+        network_input_and_clean(
+            off, on, c_off, c_on, GRID, align=align, out=xa, out_clean=ca, phase1=(rate, pivot)
+        )
+        return xa, ca
+
+    xr, cr = without_numba(reference)
+    xa, ca = without_numba(array_api)
+    for got in ((x, clean), (xa, ca)):
+        torch.testing.assert_close(got[0], xr, rtol=0, atol=2e-6)
+        torch.testing.assert_close(got[1], cr, rtol=0, atol=2e-6)
+
+
+def test_ramp_parts_equal_direct_cos_and_sin():
+    cycles = np.array([0.0, 0.123456789, -0.377, 12.25, -3.9e-3])
+    block, n_blocks = 57, 31
+    small_q = np.empty((5, n_blocks), np.complex64)
+    small_r = np.empty((5, block), np.complex64)
+    kernels.ramp_parts(cycles, small_q, small_r)
+    r = np.arange(block)
+    q = np.arange(n_blocks) * block
+    np.testing.assert_allclose(small_r, np.exp(2j * np.pi * cycles[:, None] * r), atol=2e-7)
+    np.testing.assert_allclose(small_q, np.exp(2j * np.pi * cycles[:, None] * q), atol=2e-7)
+
+
+def test_gauss_exp_is_within_two_ulp_of_exp():
+    t = np.arange(1767, dtype=np.float32) * np.float32(1.1587e-3)
+    t_sq, env, scratch = t * t, np.empty_like(t), np.empty_like(t)
+    for gauss_hz in (0.3, 4.0, 18.0, 60.0, 180.0):
+        coef = np.float32(-fused.GAUSS_K * gauss_hz**2)
+        fused.gauss_exp(coef, t_sq, env, scratch)
+        expected = np.exp(np.maximum(coef * t_sq, np.float32(fused.EXP_FLOOR)))
+        np.testing.assert_array_max_ulp(env, expected.astype(np.float32), maxulp=2)
