@@ -264,19 +264,22 @@ def _decay_row(lorentz, shift, phase, t, hi, lo):
 
 
 def _factor_row(hi, lo, env, has_env, n_blocks, block, fac):
-    """Write fac (float32 [2T], interleaved) = hi[q] lo[r] at t = q B + r, x env[t]."""
+    """Write fac (float32 [2T], interleaved) = hi[q] lo[r] at t = q B + r, x env[t] (in the
+    same pass: the float32 product is rounded before the envelope multiplies it, as in two)."""
     for q in range(n_blocks):
         hr, hm = hi[2 * q], hi[2 * q + 1]
         base = 2 * q * block
-        for r in range(block):
-            lr, lm = lo[2 * r], lo[2 * r + 1]
-            fac[base + 2 * r] = hr * lr - hm * lm
-            fac[base + 2 * r + 1] = hr * lm + hm * lr
-    if has_env:
-        for j in range(n_blocks * block):
-            e = env[j]
-            fac[2 * j] *= e
-            fac[2 * j + 1] *= e
+        if has_env:
+            for r in range(block):
+                lr, lm = lo[2 * r], lo[2 * r + 1]
+                e = env[q * block + r]
+                fac[base + 2 * r] = (hr * lr - hm * lm) * e
+                fac[base + 2 * r + 1] = (hr * lm + hm * lr) * e
+        else:
+            for r in range(block):
+                lr, lm = lo[2 * r], lo[2 * r + 1]
+                fac[base + 2 * r] = hr * lr - hm * lm
+                fac[base + 2 * r + 1] = hr * lm + hm * lr
 
 
 def _add_noise(fid, seed, sigma_rel, first_weight, noise_scale, out):
