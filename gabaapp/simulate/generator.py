@@ -519,15 +519,30 @@ class SpectrumGenerator:
             conc, params, generator, clean_off, clean_on, off, on, broad, water
         )
 
+    def _metabolite_args(self, conc, params) -> tuple:
+        """Return the leading arguments of fused.metabolite_fids and fused.grid_fids: basis
+        rows, level decays, per-metabolite linewidth levels [n, m], concentrations, the
+        line-shape, shift, phase and ON/OFF parameters [n] (numpy views), t and the block."""
+        level = params.get("extra_level")
+        levels = torch.zeros(conc.shape, dtype=torch.int64) if level is None else level
+        keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
+        keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
+        return (
+            self._basis_rows,
+            self._level_decays,
+            levels.contiguous().numpy(),
+            *_np(conc, *(params[k] for k in keys)),
+            self.t_s.numpy(),
+            self._block,
+        )
+
     def _fused_metabolites(self, conc, params, copies: bool):
         """Return (clean_off, clean_on, off, on), complex [n, T]: the metabolite FIDs of
         `synthesise` made by one compiled pass (`fused.metabolite_fids`). off/on are separate
         tensors when `copies` (nuisances follow) or, for ON, when an ON/OFF mismatch or gain
         makes it differ; otherwise they are the clean tensors themselves."""
-        n, m = conc.shape
+        n = conc.shape[0]
         tt = self.t_s.shape[0]
-        level = params.get("extra_level")
-        levels = torch.zeros((n, m), dtype=torch.int64) if level is None else level
         gained = bool(
             (params["onoff_shift_hz"] != 0).any()
             or (params["onoff_phase_deg"] != 0).any()
@@ -538,15 +553,8 @@ class SpectrumGenerator:
         off = new() if copies else clean_off
         on = new() if (copies or gained) else clean_on
         flags = np.array([copies, copies or gained], dtype=np.bool_)
-        keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
-        keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
         fused.metabolite_fids(
-            self._basis_rows,
-            self._level_decays,
-            levels.contiguous().numpy(),
-            *_np(conc, *(params[k] for k in keys)),
-            self.t_s.numpy(),
-            self._block,
+            *self._metabolite_args(conc, params),
             *(_floats(a) for a in (clean_off, clean_on, off, on)),
             flags,
         )
@@ -653,22 +661,13 @@ class SpectrumGenerator:
         spectrum at a time by `fused.grid_fids` (metabolites, nuisances, noise: the values of
         `_fused_metabolites`, `_fused_grid_nuisances` and `_add_noise` in turn, with the same
         random draws in the same order)."""
-        n, m = conc.shape
-        level = params.get("extra_level")
-        levels = torch.zeros((n, m), dtype=torch.int64) if level is None else level
+        n = conc.shape[0]
         nuisances = self._nuisance_args(conc, params, generator, broad, water)
         seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(2)]
         new = lambda: torch.empty((n, self.t_s.shape[0]), dtype=torch.complex64)  # noqa: E731
         out = {k: new() for k in ("off", "on", "clean_off", "clean_on")}
-        keys = ("lorentz_hz", "gauss_hz", "shift_hz", "phase0_deg")
-        keys += ("onoff_shift_hz", "onoff_phase_deg", "onoff_gain")
         fused.grid_fids(
-            self._basis_rows,
-            self._level_decays,
-            levels.contiguous().numpy(),
-            *_np(conc, *(params[k] for k in keys)),
-            self.t_s.numpy(),
-            self._block,
+            *self._metabolite_args(conc, params),
             *nuisances,
             np.array(seeds, dtype=np.int64),
             *_np(params["noise_off"], params["noise_on"]),

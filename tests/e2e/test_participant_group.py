@@ -65,6 +65,17 @@ def _tables(out_dir):
     return {p.relative_to(out_dir): p.read_bytes() for p in sorted(out_dir.rglob("*.tsv"))}
 
 
+def _run_options(yae_dir) -> dict:
+    # bfloat16 here (float32 is the default everywhere else): checks --precision reaches the
+    # quantify nodes through the nipype workflow.
+    return {
+        "models": MODELS,
+        "model_dirs": {"yae": yae_dir},
+        "validate": False,
+        "precision": "bfloat16",
+    }
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, yae_dir):
     """One participant-level run over three good scans and one corrupt scan."""
@@ -72,17 +83,7 @@ def finished_run(tmp_path_factory, yae_dir):
     bids, out, work = _phantom_dataset(base / "bids", (*SUBJECTS, BAD)), base / "out", base / "work"
     bad = bids / f"sub-{BAD}" / "mrs" / f"sub-{BAD}_acq-megapress68_svs.nii.gz"
     bad.write_bytes(gzip.compress(b"this is not a NIfTI file"))
-    # bfloat16 here (float32 is the default everywhere else): checks --precision reaches the
-    # quantify nodes through the nipype workflow.
-    code = run_participant_level(
-        bids,
-        out,
-        work_dir=work,
-        models=MODELS,
-        model_dirs={"yae": yae_dir},
-        validate=False,
-        precision="bfloat16",
-    )
+    code = run_participant_level(bids, out, work_dir=work, **_run_options(yae_dir))
     return bids, out, work, code
 
 
@@ -149,15 +150,8 @@ def test_rerun_gives_identical_tables_without_redoing_work(finished_run, yae_dir
     bids, out, work, _ = finished_run
     before = _tables(out)
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*_concentrations.tsv")}
-    code = run_participant_level(
-        bids,
-        out,
-        work_dir=work,
-        models=MODELS,
-        model_dirs={"yae": yae_dir},
-        validate=False,
-        precision="bfloat16",  # as the first run: same node inputs, so nipype's cache is used
-    )
+    # the first run's options: same node inputs, so nipype's cache is used
+    code = run_participant_level(bids, out, work_dir=work, **_run_options(yae_dir))
     assert code == 65  # the corrupt scan still fails; the finished ones are not redone
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes  # cached nodes: not rewritten
     after = _tables(out)
