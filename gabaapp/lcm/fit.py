@@ -22,16 +22,19 @@ from gabaapp.config import LcmConfig
 from gabaapp.constants import METABOLITES
 from gabaapp.errors import DataError
 from gabaapp.lcm.baseline import second_difference, spline_design
-from gabaapp.lcm.crlb import covariance, theta_index
+from gabaapp.lcm.crlb import covariance, residual_map, theta_index
 from gabaapp.lcm.mm import MM_COMPONENTS, SHORT_TE_COMPONENTS, MMComponent
 from gabaapp.lcm.model import N_PER_GROUP, N_SHARED, Observation, Problem
 from gabaapp.lcm.noise import noise_sd
 from gabaapp.lcm.resample import resample_fids
+from gabaapp.lcm.whiteness import WHITENESS_LAGS, expected_autocorrelation, whiteness
 from gabaapp.spectra import Acquisition, Basis, fid_to_spectrum
 
 log = logging.getLogger(__name__)
 
 RESIDUAL_NOISE_FLAG = 1.5  # residual SD / noise SD above which the fit is flagged
+# Ljung-Box p-value below which the residual is flagged as not white (structure left)
+WHITENESS_FLAG_P = 1e-3
 _WINDOW_MARGIN_POINTS = 4
 _INIT_LORENTZ_HZ = (3.0, 8.0)
 _INIT_SHIFT_STEP_HZ = 2.5
@@ -82,6 +85,9 @@ class LcmResult:
     individual_shift_hz: dict[str, float] = field(default_factory=dict)
     # individual extra Lorentzian width (Hz) of each column, where fitted (else empty)
     individual_width_hz: dict[str, float] = field(default_factory=dict)
+    # per sub-spectrum: lag-1 autocorrelation and Ljung-Box test of the residual
+    # (gabaapp.lcm.whiteness): noise-like needs residual_to_noise near 1 AND a large p
+    residual_whiteness: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def amplitude_array(self) -> np.ndarray:
@@ -128,6 +134,9 @@ class LcmResult:
             out[f"phase1_deg_per_ppm_{k}"] = self.phase1_deg_per_ppm[k]
         for k, v in self.residual_to_noise.items():
             out[f"residual_to_noise_{k}"] = num(v)
+        for k, w in self.residual_whiteness.items():
+            out[f"residual_lag1_acf_{k}"] = w["lag1_acf"]
+            out[f"residual_ljung_box_p_{k}"] = w["p_value"]
         out["converged"] = self.converged
         out["flags"] = list(self.flags)
         return out
@@ -474,7 +483,7 @@ def _fit_impl(
     # Per sub-spectrum spectra over the window, back on the data scale.
     cols_w = problem.group_columns(theta)
     bls = problem.group_baselines(coef)
-    data_d, model_d, base_d, res_d, res_sd, noise_d = {}, {}, {}, {}, {}, {}
+    data_d, model_d, base_d, res_d, res_sd, noise_d, white_d = {}, {}, {}, {}, {}, {}, {}
     for name, (fid, gs) in sub_spectra.items():
         gi = [group_names.index(g) for g in gs]
         dat = fid_to_spectrum(fid)[window]
@@ -489,6 +498,17 @@ def _fit_impl(
             flags.append(
                 f"{name}: residual SD is {res_sd[name] / nsd:.2f} x the noise SD "
                 f"(model misfit: check basis, baseline, artefacts)"
+            )
+        # what a correct model's residual looks like: the fit's own degrees of freedom
+        # correlate neighbouring points a little (baseline above all)
+        coeffs = _observation_coefficients(obs, [group_names.index(g) for g in gs])
+        noise_map = residual_map(problem, theta, free, amps, coeffs)
+        expected = expected_autocorrelation(noise_map, WHITENESS_LAGS)
+        white_d[name] = whiteness(res_d[name], expected=expected)
+        if white_d[name]["p_value"] < WHITENESS_FLAG_P:
+            flags.append(
+                f"{name}: residual not white (Ljung-Box p = {white_d[name]['p_value']:.1e}, "
+                f"lag-1 autocorrelation {white_d[name]['lag1_acf']:.2f}): structure left"
             )
 
     idx = theta_index(len(group_names))
@@ -531,7 +551,22 @@ def _fit_impl(
             amp_names[k]: float(problem.column_widths_hz(theta)[k])
             for k in (problem.shifted if problem.n_cw else ())
         },
+        residual_whiteness=white_d,
     )
+
+
+def _observation_coefficients(obs, group_idx: list[int]) -> np.ndarray:
+    """Return c [n_obs] with sum_o c_o (observation o's weighted rows) = the sub-spectrum
+    made of groups `group_idx`, on the weighted scale of each observation divided out
+    (c_o = combination coefficient / weight_o). E.g. OFF = obs "off"; DIFF = "on" - "off"."""
+    n_groups = 1 + max(max(o.groups) for o in obs)
+    member = np.zeros((len(obs), n_groups))
+    for i, o in enumerate(obs):
+        member[i, list(o.groups)] = 1.0
+    target = np.zeros(n_groups)
+    target[group_idx] = 1.0
+    comb, *_ = np.linalg.lstsq(member.T, target, rcond=None)
+    return np.array([c / o.weight for c, o in zip(comb, obs, strict=True)])
 
 
 def _amplitude_prior_rows(problem, theta0, y, amp_names, config) -> list[np.ndarray]:
@@ -787,6 +822,7 @@ def _merge(r_off: LcmResult, r_diff: LcmResult, from_diff: tuple[str, ...]) -> L
         residual={**r_off.residual, **r_diff.residual},
         residual_sd={**r_off.residual_sd, **r_diff.residual_sd},
         noise_sd={**r_off.noise_sd, **r_diff.noise_sd},
+        residual_whiteness={**r_off.residual_whiteness, **r_diff.residual_whiteness},
         converged=r_off.converged and r_diff.converged,
         flags=tuple(f"off fit: {f}" for f in r_off.flags)
         + tuple(f"diff fit: {f}" for f in r_diff.flags),
