@@ -10,6 +10,14 @@ benchmarks/results/lcm_realdata.json, for the default model (individual shifts, 
 "gaussian" MM set), the same with mm_set="lcmodel", and without individual shifts (the
 model before them).
 
+Is the residual noise-like? Besides the SD ratio, the fit reports the residual's lag-1
+autocorrelation and a Ljung-Box test against what a correct model's residual shows
+(gabaapp.lcm.whiteness); as a reference, `--null N` fits N parametric-bootstrap copies of
+each spectrum (the fitted model + baseline inside the fit window, fresh white noise of the
+measured SD) and records the ratio and the p-values a correct model gives. The variant
+"echo_removed" fits the FID after gabaapp.preproc.echo.remove_late_echo (the spurious late
+echo of the Philips sub-01 spectrum), with the bands it found.
+
 Two checks of the data themselves go to the same file: the noise PSD of a signal-free part
 of the FID (NOISE_SECTION_S; also 0.3-0.55 s for both), per 1 ppm band relative to the noise
 SD the fit uses (hypothesis 1: is the in-band noise higher than at the window edges?), and
@@ -18,7 +26,7 @@ band-limited to 3.4-4.2 and 1.8-2.6 ppm per 40 ms, relative to noise (a spurious
 as a rise after the lines have decayed). With `--plot DIR` it also saves
 data/model/baseline/residual figures there.
 
-    .venv/bin/python benchmarks/bench_lcm_realdata.py [--plot /tmp]
+    .venv/bin/python benchmarks/bench_lcm_realdata.py [--plot /tmp] [--null 20]
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from gabaapp.lcm.noise import noise_sd
 from gabaapp.physics.megapress import simulate_spin_system
 from gabaapp.physics.sequence import MegaPressSequence
 from gabaapp.physics.spins import available_metabolites, load_spin_system
+from gabaapp.preproc.echo import remove_late_echo
 from gabaapp.spectra import Basis, fid_to_spectrum, spectrum_to_fid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,30 +178,82 @@ def late_power(r, f0_mhz: float, t_min_s: float = 0.2) -> float:
     return float(np.mean(np.abs(pseudo[np.abs(t_s) > t_min_s]) ** 2) / 2)
 
 
-def plot(r, name: str, folder: Path) -> None:
-    """Save data/model/baseline (top) and residual / noise SD (bottom), phase-corrected."""
+def plot(r, name: str, folder: Path, tag: str = "") -> None:
+    """Save data/model/baseline (top), residual / noise SD with the +-2 SD band (middle; real
+    and imaginary parts, phase-corrected) and the residual's autocorrelation against what
+    a correct model leaves (bottom)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gabaapp.lcm.whiteness import autocorrelation
+
     nsd = r.noise_sd["single"]
     ph = r.phase0_deg["single"] + r.phase1_deg_per_ppm["single"] * (r.ppm - r.ppm.mean())
     rot = np.exp(-1j * np.deg2rad(ph))
-    fig, ax = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    res = r.residual["single"] * rot / nsd
+    fig, ax = plt.subplots(3, 1, figsize=(10, 8.5), gridspec_kw={"height_ratios": [3, 3, 1.6]})
     ax[0].plot(r.ppm, (r.data["single"] * rot).real, "k", lw=0.7, label="data")
     ax[0].plot(r.ppm, (r.model["single"] * rot).real, "r", lw=0.7, label="model")
     ax[0].plot(r.ppm, (r.baseline["single"] * rot).real, "b", lw=0.7, label="baseline")
     ax[0].legend()
-    ax[0].set_title(f"{name}: real part, phase-corrected")
-    ax[0].invert_xaxis()
-    ax[1].plot(r.ppm, (r.residual["single"] * rot).real / nsd, "k", lw=0.6, label="real")
-    ax[1].plot(r.ppm, (r.residual["single"] * rot).imag / nsd - 8, "g", lw=0.6, label="imag - 8")
-    ax[1].legend()
-    ax[1].set_ylabel("residual / noise SD")
-    ax[1].set_xlabel("ppm")
-    fig.savefig(folder / f"lcm_realdata_{name}.png", dpi=80)
+    w = r.residual_whiteness["single"]
+    ax[0].set_title(
+        f"{name}{tag}: residual/noise {r.residual_to_noise['single']:.2f}, lag-1 autocorr."
+        f" {w['lag1_acf']:.2f} (correct model {w['lag1_acf_expected']:.2f}),"
+        f" Ljung-Box p {w['p_value']:.0e}",
+        fontsize=9,
+    )
+    for off, part, colour in ((0.0, res.real, "k"), (-10.0, res.imag, "g")):
+        ax[1].fill_between(r.ppm, off - 2, off + 2, color="orange", alpha=0.3, lw=0)
+        ax[1].plot(r.ppm, part + off, colour, lw=0.6)
+    ax[1].set_ylabel("residual / noise SD\n(real; imag - 10)")
+    ax[1].set_xlabel("ppm (orange: +-2 noise SD)")
+    for a in ax[:2]:
+        a.set_xlim(r.ppm[-1], r.ppm[0])
+    lags = np.arange(1, 21)
+    acf = autocorrelation(r.residual["single"], lags.size).real
+    ax[2].bar(lags, acf, color="k", width=0.6, label="residual")
+    ax[2].axhline(w["lag1_acf_expected"], color="r", lw=0.8, label="lag 1, correct model")
+    ax[2].axhspan(-2 / np.sqrt(res.size), 2 / np.sqrt(res.size), color="orange", alpha=0.3)
+    ax[2].set_xlabel("lag (points)")
+    ax[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / f"lcm_realdata_{name}{tag.replace(' ', '_')}.png", dpi=80)
     plt.close(fig)
+
+
+def null_fits(r, fid, acq, basis, cfg, n: int, seed: int = 0) -> dict[str, object]:
+    """Return the residual/noise ratios and Ljung-Box p-values of `n` parametric-bootstrap
+    fits: inside the fit window the spectrum is replaced by the fitted model (+ baseline)
+    plus fresh complex white noise of the measured SD (outside it stays as measured), i.e.
+    data for which the model is right and the noise white."""
+    rng = np.random.default_rng(seed)
+    spec = fid_to_spectrum(fid)
+    sel = np.flatnonzero((acq.ppm_axis() >= r.ppm[0]) & (acq.ppm_axis() <= r.ppm[-1]))
+    nsd = r.noise_sd["single"]
+    ratios, pvals, lag1 = [], [], []
+    for _ in range(n):
+        s = spec.copy()
+        s[sel] = r.model["single"] + nsd * (
+            rng.normal(size=sel.size) + 1j * rng.normal(size=sel.size)
+        )
+        rb = fit_spectrum(spectrum_to_fid(s), acq, basis, basis.names, cfg)
+        ratios.append(rb.residual_to_noise["single"])
+        pvals.append(rb.residual_whiteness["single"]["p_value"])
+        lag1.append(rb.residual_whiteness["single"]["lag1_acf"])
+    return {
+        "n": n,
+        "residual_to_noise": [
+            float(np.min(ratios)),
+            float(np.median(ratios)),
+            float(np.max(ratios)),
+        ],
+        "lag1_acf": [float(np.min(lag1)), float(np.median(lag1)), float(np.max(lag1))],
+        "ljung_box_p": [float(np.min(pvals)), float(np.median(pvals)), float(np.max(pvals))],
+        "fraction_p_below_0.01": float(np.mean(np.array(pvals) < 0.01)),
+    }
 
 
 def ratio_crlb(r, num: tuple[str, ...], den: tuple[str, ...]) -> float:
@@ -224,6 +285,7 @@ def summarise(r, acq, cpu_s: float) -> dict[str, object]:
         "tnaa_to_tcr_crlb": ratio_crlb(r, ("NAA", "NAAG"), ("Cr", "PCr")),
         "glx_to_tcr_crlb": ratio_crlb(r, ("Glu", "Gln"), ("Cr", "PCr")),
         "crlb_percent": {k: (v if np.isfinite(v) else None) for k, v in r.crlb_percent.items()},
+        "residual_whiteness": r.residual_whiteness["single"],
         "individual_shift_hz": r.individual_shift_hz,
         "mm_to_tcr": {k: v / tcr for k, v in a.items() if k.startswith(("MM", "Lip"))},
         "lorentz_hz": r.lorentz_hz,
@@ -239,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lineshape", choices=("voigt", "free"), default="voigt")
     parser.add_argument("--lineshape-stiffness", type=float, default=None)
     parser.add_argument("--lineshape-halfwidth-ppm", type=float, default=None)
+    parser.add_argument("--null", type=int, default=0, help="parametric-bootstrap fits")
     args = parser.parse_args(argv)
     extra = {}
     if args.lineshape_stiffness is not None:
@@ -250,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         "default": config,
         "mm_set_lcmodel": replace(config, mm_set="lcmodel"),
         "no_individual_shifts": replace(config, individual_shifts="off"),
+        "echo_removed": config,
     }
     results = RESULTS if args.lineshape == "voigt" else RESULTS.with_name("lcm_realdata_free.json")
     out: dict[str, object] = {
@@ -271,20 +335,38 @@ def main(argv: list[str] | None = None) -> int:
                 "band_power_per_40ms_3.4_4.2_ppm": echo_profile(fid, acq, 3.4, 4.2),
                 "band_power_per_40ms_1.8_2.6_ppm": echo_profile(fid, acq, 1.8, 2.6),
             }
+            nsd = noise_sd(fid, acq, config.noise_ppm_ranges)
+            t0 = time.process_time()
+            clean, echo = remove_late_echo(fid, acq, nsd)
+            row["echo_removal_cpu_seconds"] = time.process_time() - t0
+            row["echo_bands"] = [
+                {k: getattr(b, k) for k in b.__dataclass_fields__} for b in echo.bands
+            ]
             for label, cfg in variants.items():
                 t0 = time.process_time()
-                r = fit_spectrum(fid, acq, basis, basis.names, cfg)
+                r = fit_spectrum(
+                    clean if label == "echo_removed" else fid, acq, basis, basis.names, cfg
+                )
                 cpu_s = time.process_time() - t0
                 row[label] = summarise(r, acq, cpu_s)
+                if label == "default" and args.null:
+                    row["null_default"] = null_fits(r, fid, acq, basis, cfg, args.null)
                 print(
                     f"{name} {label}: residual/noise {r.residual_to_noise['single']:.2f} "
                     f"(1.0-3.4 ppm {row[label]['residual_to_noise_1.0_3.4_ppm']:.2f}), "
                     f"tNAA/tCr {row[label]['tnaa_to_tcr']:.2f}, "
-                    f"Glx/tCr {row[label]['glx_to_tcr']:.2f}, CPU {cpu_s:.2f} s",
+                    f"Glx/tCr {row[label]['glx_to_tcr']:.2f}, "
+                    f"lag-1 {r.residual_whiteness['single']['lag1_acf']:.2f} "
+                    f"(correct model {r.residual_whiteness['single']['lag1_acf_expected']:.2f}), "
+                    f"Ljung-Box p {r.residual_whiteness['single']['p_value']:.1e}, CPU {cpu_s:.2f} s",
                     flush=True,
                 )
-                if args.plot and label == "default":
-                    plot(r, name, args.plot)
+                if args.plot and label in ("default", "echo_removed"):
+                    plot(r, name, args.plot, "" if label == "default" else " echo removed")
+            if "null_default" in row:
+                print(
+                    f"{name} null (correct model, white noise): {row['null_default']}", flush=True
+                )
             out[name] = row
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
