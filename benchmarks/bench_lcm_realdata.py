@@ -361,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"Ljung-Box p {r.residual_whiteness['single']['p_value']:.1e}, CPU {cpu_s:.2f} s",
                     flush=True,
                 )
-                if args.plot and label in ("default", "echo_removed"):
+                # the echo-removed figure only where an echo was found
+                if args.plot and (label == "default" or (label == "echo_removed" and echo.bands)):
                     plot(r, name, args.plot, "" if label == "default" else " echo removed")
             if "null_default" in row:
                 print(
