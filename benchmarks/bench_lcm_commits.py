@@ -38,11 +38,16 @@ def child(n: int) -> None:
     """Time the gabaapp found first on sys.path; print one JSON line."""
     import numpy as np
 
-    sys.path.append(str(REPO / "benchmarks"))
+    import gabaapp
+
+    # the benchmark helpers of the same tree as the gabaapp being timed; data from this one
+    tree = Path(gabaapp.__file__).resolve().parents[1]
+    sys.path.insert(0, str(tree / "benchmarks"))
+    import bench_lcm_realdata
     from bench_lcm_realdata import HELD_OUT, REAL, load
     from bench_lcm_speed import make_basis, make_spectrum
 
-    import gabaapp
+    bench_lcm_realdata.SHARED = REPO.parent / "shared" / "data"
     from gabaapp.config import LcmConfig
     from gabaapp.constants import METABOLITES
     from gabaapp.lcm import fit_megapress, fit_spectrum

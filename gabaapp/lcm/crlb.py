@@ -21,7 +21,13 @@ def jacobian(problem: Problem, theta: np.ndarray, free: np.ndarray, amps: np.nda
 
 
 def covariance(
-    problem: Problem, theta: np.ndarray, free: np.ndarray, amps: np.ndarray, sigma2: float
+    problem: Problem,
+    theta: np.ndarray,
+    free: np.ndarray,
+    amps: np.ndarray,
+    sigma2: float,
+    jac: np.ndarray | None = None,
+    normal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Return the CRLB covariance of [amps, baseline, free theta] at the solution.
 
@@ -31,16 +37,18 @@ def covariance(
     is F^-1, the plain CRLB). `sigma2` is the variance of one weighted real residual (1 when
     the weights are exact inverse noise SDs). A direction the data and penalty do not
     determine gives infinite variance to the parameters loading on it, never a small number.
+    `jac`, `normal`: `jacobian(problem, theta, free, amps)` and `normal_inverse(problem,
+    jac, free)` when the caller has them already.
     """
-    jac = jacobian(problem, theta, free, amps)
-    inv, loads = _normal_inverse(problem, jac, free)
+    jac = jacobian(problem, theta, free, amps) if jac is None else jac
+    inv, loads = normal_inverse(problem, jac, free) if normal is None else normal
     cov = inv @ (jac.T @ jac) @ inv * sigma2
     cov[loads, :] = np.inf
     cov[:, loads] = np.inf
     return cov
 
 
-def _normal_inverse(problem: Problem, jac: np.ndarray, free: np.ndarray, keep=None):
+def normal_inverse(problem: Problem, jac: np.ndarray, free: np.ndarray, keep=None):
     """Return ((J^T J + penalties)^-1 (pseudo-inverse), mask of undetermined parameters).
 
     Penalties: the baseline's second differences, amplitude priors, and the theta penalties
@@ -71,39 +79,86 @@ def _normal_inverse(problem: Problem, jac: np.ndarray, free: np.ndarray, keep=No
     return inv, loads
 
 
-def residual_map(
+def residual_basis(
     problem: Problem,
-    theta: np.ndarray,
+    jac: np.ndarray,
     free: np.ndarray,
     amps: np.ndarray,
-    coeffs: np.ndarray,
-) -> np.ndarray:
-    """Return M = G (I - H) [n_win, n_rows] (complex): the linearised map from the weighted
-    data noise (unit variance per row) to a complex residual spectrum.
+    normal_inverse: np.ndarray | None = None,
+):
+    """Return (J [n_rows, p], (J^T J + penalties)^-1 [p, p], J^T J) of the fit's linearised
+    hat matrix H = J (J^T J + penalties)^-1 J^T, from `jacobian(problem, theta, free, amps)`.
 
-    G combines the observations' rows into that spectrum, x = sum_o coeffs[o] (Re_o + i Im_o)
-    (e.g. 1 / weight for one observation; ON - OFF for DIFF); H = J (J^T J + penalties)^-1
-    J^T is the fit's hat matrix. The residual a correct model leaves has covariance M M^H:
-    fewer degrees of freedom and slightly correlated neighbours (the baseline absorbs the
-    slowest components). Amplitudes held at zero by the non-negativity bound are not free
-    and are left out of J.
+    Amplitudes held at zero by the non-negativity bound are not free: left out of J.
+    Computed once per fit, shared by its sub-spectra. `normal_inverse`: that of all
+    parameters (`normal_inverse(problem, jac, free)[0]`), reused when every amplitude is free.
     """
-    jac = jacobian(problem, theta, free, amps)
     keep = np.ones(jac.shape[1], bool)
     keep[: problem.n_amp] = amps > 0
-    inv, _ = _normal_inverse(problem, jac, free, keep)
+    if normal_inverse is not None and keep.all():
+        inv = normal_inverse
+    else:
+        inv, _ = normal_inverse(problem, jac, free, keep)
     jk = jac[:, keep]
+    return jk, inv, jk.T @ jk
+
+
+def _combination(problem: Problem, jk: np.ndarray, coeffs) -> np.ndarray:
+    """Return G J [n_win, p] for x = sum_o coeffs[o] (Re_o + i Im_o) (coeffs real)."""
     n = problem.n_win
-    g = np.zeros((n, problem.n_rows), complex)
     gj = np.zeros((n, jk.shape[1]), complex)
     for o, c in enumerate(coeffs):
-        if c == 0:
-            continue
         re, im = slice(2 * o * n, (2 * o + 1) * n), slice((2 * o + 1) * n, (2 * o + 2) * n)
-        g[:, re] += c * np.eye(n)
-        g[:, im] += 1j * c * np.eye(n)
         gj += c * (jk[re] + 1j * jk[im])
-    return g - (gj @ inv) @ jk.T
+    return gj
+
+
+def residual_map(problem: Problem, basis, coeffs) -> np.ndarray:
+    """Return M = G (I - H) [n_win, n_rows] (complex): the linearised map from the weighted
+    data noise (unit variance per row) to the complex residual spectrum
+    x = sum_o coeffs[o] (Re_o + i Im_o) (e.g. 1 / weight for one observation; ON - OFF for
+    DIFF). `basis`: `residual_basis(...)`. A correct model's residual has covariance
+    M M^H. Dense: for checks; the fit uses `expected_residual_autocorrelation`."""
+    jk, inv, _ = basis
+    n = problem.n_win
+    g = np.zeros((n, problem.n_rows), complex)
+    for o, c in enumerate(coeffs):
+        g[:, 2 * o * n : (2 * o + 1) * n] += c * np.eye(n)
+        g[:, (2 * o + 1) * n : (2 * o + 2) * n] += 1j * c * np.eye(n)
+    return g - (_combination(problem, jk, coeffs) @ inv) @ jk.T
+
+
+def expected_residual_autocorrelation(problem: Problem, basis, coeffs, lags: int) -> np.ndarray:
+    """Return E[rho_1..rho_lags] [lags] of the residual spectrum x = M e a correct model
+    leaves (white weighted noise e, M of `residual_map`), without forming M.
+
+    With GJ = G J and B = GJ (J^T J + penalties)^-1, M = G - B J^T. G's rows t and t+k share
+    no column (k >= 1) and G G^H = 2 sum_o coeffs[o]^2 I, so sum_t M[t+k] . conj(M[t]) is
+    -sum_t conj(B[t]) . GJ[t+k] - sum_t B[t+k] . conj(GJ[t]) + sum_t B[t+k] J^T J B[t]^H:
+    O(n p) per lag instead of O(n n_rows).
+    """
+    jk, inv, jtj = basis
+    gj = _combination(problem, jk, coeffs)
+
+    def times(z: np.ndarray, real: np.ndarray) -> np.ndarray:  # complex @ real, real BLAS
+        return z.real @ real + 1j * (z.imag @ real)
+
+    b = times(gj, inv)
+    bk = times(b, jtj)
+    n = problem.n_win
+    # np.vdot(u, v) = sum(conj(u) v) over contiguous row blocks: no temporaries
+    energy = (
+        2.0 * n * float(np.sum(np.asarray(coeffs) ** 2))
+        - 2.0 * np.vdot(b, gj).real
+        + np.vdot(b, bk).real
+    )
+    out = np.array(
+        [
+            -np.vdot(b[:-k], gj[k:]) - np.vdot(gj[:-k], b[k:]) + np.vdot(b[:-k], bk[k:])
+            for k in range(1, lags + 1)
+        ]
+    )
+    return out / energy
 
 
 def theta_index(n_groups: int) -> dict[str, int]:

@@ -22,12 +22,19 @@ from gabaapp.config import LcmConfig
 from gabaapp.constants import METABOLITES
 from gabaapp.errors import DataError
 from gabaapp.lcm.baseline import second_difference, spline_design
-from gabaapp.lcm.crlb import covariance, residual_map, theta_index
+from gabaapp.lcm.crlb import (
+    covariance,
+    expected_residual_autocorrelation,
+    jacobian,
+    normal_inverse,
+    residual_basis,
+    theta_index,
+)
 from gabaapp.lcm.mm import MM_COMPONENTS, SHORT_TE_COMPONENTS, MMComponent
 from gabaapp.lcm.model import N_PER_GROUP, N_SHARED, Observation, Problem
 from gabaapp.lcm.noise import noise_sd
 from gabaapp.lcm.resample import resample_fids
-from gabaapp.lcm.whiteness import WHITENESS_LAGS, expected_autocorrelation, whiteness
+from gabaapp.lcm.whiteness import WHITENESS_LAGS, whiteness
 from gabaapp.spectra import Acquisition, Basis, fid_to_spectrum
 
 log = logging.getLogger(__name__)
@@ -467,7 +474,11 @@ def _fit_impl(
     sigma2 = float(res_data @ res_data / dof)
     if noise_known:
         sigma2 = max(sigma2, 1.0)
-    cov = covariance(problem, theta, free, amps, sigma2)
+    jac = jacobian(problem, theta, free, amps)
+    normal = normal_inverse(problem, jac, free)
+    cov = covariance(problem, theta, free, amps, sigma2, jac, normal)
+    # the fit's hat matrix, for the autocorrelation a correct model's residual has
+    hat = residual_basis(problem, jac, free, amps, normal[0])
     amp_sd = np.sqrt(np.diag(cov)[: amps.size])
 
     amplitudes = {n: float(a * scale) for n, a in zip(amp_names, amps, strict=True)}
@@ -502,8 +513,7 @@ def _fit_impl(
         # what a correct model's residual looks like: the fit's own degrees of freedom
         # correlate neighbouring points a little (baseline above all)
         coeffs = _observation_coefficients(obs, [group_names.index(g) for g in gs])
-        noise_map = residual_map(problem, theta, free, amps, coeffs)
-        expected = expected_autocorrelation(noise_map, WHITENESS_LAGS)
+        expected = expected_residual_autocorrelation(problem, hat, coeffs, WHITENESS_LAGS)
         white_d[name] = whiteness(res_d[name], expected=expected)
         if white_d[name]["p_value"] < WHITENESS_FLAG_P:
             flags.append(

@@ -13,7 +13,13 @@ from test_lcm_fit import DATA_ACQ, LINES_OFF, multiplet_fid, voigt
 
 from gabaapp.config import LcmConfig
 from gabaapp.lcm.fit import WHITENESS_FLAG_P, fit_spectrum
-from gabaapp.lcm.whiteness import WHITENESS_LAGS, autocorrelation, ljung_box, whiteness
+from gabaapp.lcm.whiteness import (
+    WHITENESS_LAGS,
+    autocorrelation,
+    expected_autocorrelation,
+    ljung_box,
+    whiteness,
+)
 
 NAMES = ("Cr", "Glu", "NAA")
 TRUTH = np.array([8.0, 9.0, 10.0])
@@ -77,3 +83,34 @@ def test_a_missing_line_leaves_a_correlated_residual_and_a_flag():
     assert any("not white" in f for f in r.flags)
     s = r.summary()
     assert s["residual_ljung_box_p_single"] == pytest.approx(w["p_value"])
+
+
+def test_expected_autocorrelation_fast_form_equals_the_dense_one():
+    """The fit's O(n p) expected autocorrelation equals the one from the dense residual map
+    M = G (I - H), for a single spectrum and for MEGA-PRESS DIFF (= ON - OFF rows)."""
+    from test_lcm_fit import synth_megapress, synthetic_basis
+
+    from gabaapp.lcm import crlb, fit
+
+    captured = {}
+    real = crlb.expected_residual_autocorrelation
+
+    def spy(problem, basis, coeffs, lags):
+        captured.setdefault("calls", []).append((problem, basis, coeffs))
+        return real(problem, basis, coeffs, lags)
+
+    fit.expected_residual_autocorrelation = spy
+    try:
+        off, diff = synth_megapress(DATA_ACQ, np.random.default_rng(13), noise=0.05)
+        fit.fit_megapress(off, diff, DATA_ACQ, synthetic_basis(DATA_ACQ), LcmConfig())
+        fids = _basis()
+        rng = np.random.default_rng(3)
+        fid = (TRUTH @ fids) * voigt(DATA_ACQ, 5.0, 2.0, -2.0, 0.3)
+        fit.fit_spectrum(fid + 0.05 * _complex_noise(rng, 2048), DATA_ACQ, fids, NAMES)
+    finally:
+        fit.expected_residual_autocorrelation = real
+    assert len(captured["calls"]) == 3  # OFF, DIFF, single
+    for problem, basis, coeffs in captured["calls"]:
+        dense = expected_autocorrelation(crlb.residual_map(problem, basis, coeffs), 10)
+        fast = real(problem, basis, coeffs, 10)
+        np.testing.assert_allclose(fast, dense, atol=1e-10)
