@@ -84,19 +84,19 @@ def residual_basis(
     jac: np.ndarray,
     free: np.ndarray,
     amps: np.ndarray,
-    normal_inverse: np.ndarray | None = None,
+    full_inverse: np.ndarray | None = None,
 ):
     """Return (J [n_rows, p], (J^T J + penalties)^-1 [p, p], J^T J) of the fit's linearised
     hat matrix H = J (J^T J + penalties)^-1 J^T, from `jacobian(problem, theta, free, amps)`.
 
     Amplitudes held at zero by the non-negativity bound are not free: left out of J.
-    Computed once per fit, shared by its sub-spectra. `normal_inverse`: that of all
+    Computed once per fit, shared by its sub-spectra. `full_inverse`: that of all
     parameters (`normal_inverse(problem, jac, free)[0]`), reused when every amplitude is free.
     """
     keep = np.ones(jac.shape[1], bool)
     keep[: problem.n_amp] = amps > 0
-    if normal_inverse is not None and keep.all():
-        inv = normal_inverse
+    if full_inverse is not None and keep.all():
+        inv = full_inverse
     else:
         inv, _ = normal_inverse(problem, jac, free, keep)
     jk = jac[:, keep]
