@@ -285,6 +285,11 @@ class LcmConfig:
     # a_ref_start from the fit without the prior at the start values. An entry whose names
     # are not all fitted is ignored. Empty (no prior) by default.
     amplitude_priors: tuple[tuple[str, tuple[str, ...], float, float], ...] = ()
+    # Residual whiteness test (lag-1 autocorrelation, Ljung-Box against a correct model's
+    # residual; gabaapp.lcm.whiteness) in LcmResult.residual_whiteness and the flags. "auto":
+    # on for single spectra (fit_spectrum), off for MEGA-PRESS (fit_megapress: it costs ~6 ms
+    # of a ~0.1 s fit there, and the MEGA-PRESS speed must not drop); "on" / "off" force it.
+    residual_whiteness: str = "auto"
 
     def __post_init__(self) -> None:
         lo, hi = self.ppm_range
@@ -315,6 +320,11 @@ class LcmConfig:
         if self.individual_shifts not in ("auto", "on", "off"):
             raise UsageError(
                 f"LCM individual_shifts {self.individual_shifts!r} unknown; "
+                f"choose 'auto', 'on' or 'off'"
+            )
+        if self.residual_whiteness not in ("auto", "on", "off"):
+            raise UsageError(
+                f"LCM residual_whiteness {self.residual_whiteness!r} unknown; "
                 f"choose 'auto', 'on' or 'off'"
             )
         if self.mm_set not in ("gaussian", "lcmodel"):

@@ -103,14 +103,16 @@ def residual_basis(
     return jk, inv, jk.T @ jk
 
 
-def _combination(problem: Problem, jk: np.ndarray, coeffs) -> np.ndarray:
-    """Return G J [n_win, p] for x = sum_o coeffs[o] (Re_o + i Im_o) (coeffs real)."""
+def _combination(problem: Problem, jk: np.ndarray, coeffs) -> tuple[np.ndarray, np.ndarray]:
+    """Return (Re, Im) of G J [n_win, p] for x = sum_o coeffs[o] (Re_o + i Im_o) (coeffs
+    real), as two contiguous real arrays."""
     n = problem.n_win
-    gj = np.zeros((n, jk.shape[1]), complex)
+    re_part = np.zeros((n, jk.shape[1]))
+    im_part = np.zeros((n, jk.shape[1]))
     for o, c in enumerate(coeffs):
-        re, im = slice(2 * o * n, (2 * o + 1) * n), slice((2 * o + 1) * n, (2 * o + 2) * n)
-        gj += c * (jk[re] + 1j * jk[im])
-    return gj
+        re_part += c * jk[2 * o * n : (2 * o + 1) * n]
+        im_part += c * jk[(2 * o + 1) * n : (2 * o + 2) * n]
+    return re_part, im_part
 
 
 def residual_map(problem: Problem, basis, coeffs) -> np.ndarray:
@@ -125,7 +127,8 @@ def residual_map(problem: Problem, basis, coeffs) -> np.ndarray:
     for o, c in enumerate(coeffs):
         g[:, 2 * o * n : (2 * o + 1) * n] += c * np.eye(n)
         g[:, (2 * o + 1) * n : (2 * o + 2) * n] += 1j * c * np.eye(n)
-    return g - (_combination(problem, jk, coeffs) @ inv) @ jk.T
+    gj_re, gj_im = _combination(problem, jk, coeffs)
+    return g - ((gj_re + 1j * gj_im) @ inv) @ jk.T
 
 
 def expected_residual_autocorrelation(problem: Problem, basis, coeffs, lags: int) -> np.ndarray:
@@ -138,23 +141,27 @@ def expected_residual_autocorrelation(problem: Problem, basis, coeffs, lags: int
     O(n p) per lag instead of O(n n_rows).
     """
     jk, inv, jtj = basis
-    gj = _combination(problem, jk, coeffs)
-
-    def times(z: np.ndarray, real: np.ndarray) -> np.ndarray:  # complex @ real, real BLAS
-        return z.real @ real + 1j * (z.imag @ real)
-
-    b = times(gj, inv)
-    bk = times(b, jtj)
+    g_re, g_im = _combination(problem, jk, coeffs)
+    b_re, b_im = g_re @ inv, g_im @ inv
+    k_re, k_im = b_re @ jtj, b_im @ jtj
     n = problem.n_win
-    # np.vdot(u, v) = sum(conj(u) v) over contiguous row blocks: no temporaries
+
+    def dot(u_re, u_im, v_re, v_im, k: int) -> complex:
+        """sum_t conj(u[t]) . v[t+k], in real arithmetic on contiguous row blocks."""
+        m = n - k
+        ur, ui, vr, vi = u_re[:m].ravel(), u_im[:m].ravel(), v_re[k:].ravel(), v_im[k:].ravel()
+        return complex(ur @ vr + ui @ vi, ur @ vi - ui @ vr)
+
     energy = (
         2.0 * n * float(np.sum(np.asarray(coeffs) ** 2))
-        - 2.0 * np.vdot(b, gj).real
-        + np.vdot(b, bk).real
+        - 2.0 * dot(b_re, b_im, g_re, g_im, 0).real
+        + dot(b_re, b_im, k_re, k_im, 0).real
     )
     out = np.array(
         [
-            -np.vdot(b[:-k], gj[k:]) - np.vdot(gj[:-k], b[k:]) + np.vdot(b[:-k], bk[k:])
+            -dot(b_re, b_im, g_re, g_im, k)
+            - dot(g_re, g_im, b_re, b_im, k)
+            + dot(b_re, b_im, k_re, k_im, k)
             for k in range(1, lags + 1)
         ]
     )

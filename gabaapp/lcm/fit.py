@@ -478,7 +478,10 @@ def _fit_impl(
     normal = normal_inverse(problem, jac, free)
     cov = covariance(problem, theta, free, amps, sigma2, jac, normal)
     # the fit's hat matrix, for the autocorrelation a correct model's residual has
-    hat = residual_basis(problem, jac, free, amps, normal[0])
+    test_whiteness = config.residual_whiteness == "on" or (
+        config.residual_whiteness == "auto" and group_names == ["single"]
+    )
+    hat = residual_basis(problem, jac, free, amps, normal[0]) if test_whiteness else None
     amp_sd = np.sqrt(np.diag(cov)[: amps.size])
 
     amplitudes = {n: float(a * scale) for n, a in zip(amp_names, amps, strict=True)}
@@ -510,6 +513,8 @@ def _fit_impl(
                 f"{name}: residual SD is {res_sd[name] / nsd:.2f} x the noise SD "
                 f"(model misfit: check basis, baseline, artefacts)"
             )
+        if hat is None:
+            continue
         # what a correct model's residual looks like: the fit's own degrees of freedom
         # correlate neighbouring points a little (baseline above all)
         coeffs = _observation_coefficients(obs, [group_names.index(g) for g in gs])

@@ -102,7 +102,9 @@ def test_expected_autocorrelation_fast_form_equals_the_dense_one():
     fit.expected_residual_autocorrelation = spy
     try:
         off, diff = synth_megapress(DATA_ACQ, np.random.default_rng(13), noise=0.05)
-        fit.fit_megapress(off, diff, DATA_ACQ, synthetic_basis(DATA_ACQ), LcmConfig())
+        on = LcmConfig(residual_whiteness="on")
+        r = fit.fit_megapress(off, diff, DATA_ACQ, synthetic_basis(DATA_ACQ), on)
+        assert set(r.residual_whiteness) == {"off", "diff"}
         fids = _basis()
         rng = np.random.default_rng(3)
         fid = (TRUTH @ fids) * voigt(DATA_ACQ, 5.0, 2.0, -2.0, 0.3)
@@ -114,3 +116,23 @@ def test_expected_autocorrelation_fast_form_equals_the_dense_one():
         dense = expected_autocorrelation(crlb.residual_map(problem, basis, coeffs), 10)
         fast = real(problem, basis, coeffs, 10)
         np.testing.assert_allclose(fast, dense, atol=1e-10)
+
+
+def test_whiteness_is_on_for_single_spectra_and_off_for_megapress_by_default():
+    from test_lcm_fit import synth_megapress, synthetic_basis
+
+    from gabaapp.errors import UsageError
+    from gabaapp.lcm.fit import fit_megapress
+
+    off, diff = synth_megapress(DATA_ACQ, np.random.default_rng(13), noise=0.05)
+    r = fit_megapress(off, diff, DATA_ACQ, synthetic_basis(DATA_ACQ), LcmConfig())
+    assert r.residual_whiteness == {}
+    assert "residual_ljung_box_p_off" not in r.summary()
+    fids = _basis()
+    fid = (TRUTH @ fids) * voigt(DATA_ACQ, 5.0, 2.0, -2.0, 0.3)
+    fid = fid + 0.05 * _complex_noise(np.random.default_rng(4), DATA_ACQ.n_points)
+    assert "single" in fit_spectrum(fid, DATA_ACQ, fids, NAMES).residual_whiteness
+    off_cfg = LcmConfig(residual_whiteness="off")
+    assert fit_spectrum(fid, DATA_ACQ, fids, NAMES, off_cfg).residual_whiteness == {}
+    with pytest.raises(UsageError, match="residual_whiteness"):
+        LcmConfig(residual_whiteness="maybe")
