@@ -112,7 +112,7 @@ def _preset_parts(basis, preset: str) -> dict:
     )
     serial = gmod._run_slices
 
-    def in_order(work, n_slices, device):
+    def in_order(work, n_slices, device, workers):
         for i in range(n_slices):
             work(i)
 

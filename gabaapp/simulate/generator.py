@@ -844,6 +844,13 @@ class SpectrumGenerator:
         """
         if n < 1:
             raise UsageError(f"batch size must be >= 1, got {n}")
+        with _serial_torch(self.device) as workers:
+            return self._batch(n, generator, with_clean, workers)
+
+    def _batch(
+        self, n: int, generator: torch.Generator, with_clean: bool, workers: int
+    ) -> SynthBatch:
+        """`batch` with torch single-threaded in the calling thread; `workers` slice threads."""
         conc = self.sample_concentrations(n, generator)
         params = self.sample_parameters(n, generator)
         acq, align = self.acquisition, self.config.align
@@ -900,7 +907,7 @@ class SpectrumGenerator:
                 outs = (x[sl], clean[sl]) if with_clean else (x[sl],)
                 rotate_first_order(outs, params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
 
-        _run_slices(work, len(starts), dev)
+        _run_slices(work, len(starts), dev, workers)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
         if params:
             meta["align_shift_hz"] = shift
@@ -1040,29 +1047,47 @@ def _recycle(buf: mmap.mmap) -> None:
     buf.close()
 
 
-def _run_slices(work, n_slices: int, device: torch.device) -> None:
-    """Call work(i) for i < n_slices: on CPU in worker threads, as many as torch's thread
-    setting, each running torch single-threaded (which avoids OpenMP start-up and barrier
-    costs on small slices) and flushing subnormal floats to zero (FID tails underflow, and
-    subnormal arithmetic is ~40x slower on x86; only values below 1e-38 change). Elsewhere in
-    order. torch's thread setting is restored afterwards; the calling thread's floating-point
-    mode is untouched (it is per thread)."""
+@contextlib.contextmanager
+def _serial_torch(device: torch.device):
+    """Run the body with torch single-threaded in this thread (CPU); yield the thread setting
+    it had (the number of slice workers), restored afterwards.
+
+    A batch's own torch calls in the calling thread are small (parameter draws, gathers), but
+    with several threads some of them open an OpenMP parallel region, and libgomp's team
+    threads then spin-wait for the next region for milliseconds (OMP_WAIT_POLICY unset):
+    on two cores that spinning took CPU time from the slice workers (~12 us per spectrum of
+    user time for the default preset, whose per-metabolite linewidth gather is one such
+    call), and where another job holds the other core the region itself waits for a time
+    slice (~8 ms). Single-threaded, these calls run inline, with the same values.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu":
+        yield threads
+        return
+    torch.set_num_threads(1)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_slices(work, n_slices: int, device: torch.device, workers: int) -> None:
+    """Call work(i) for i < n_slices: on CPU in `workers` worker threads, each running torch
+    single-threaded (which avoids OpenMP start-up and barrier costs on small slices) and
+    flushing subnormal floats to zero (FID tails underflow, and subnormal arithmetic is ~40x
+    slower on x86; only values below 1e-38 change). Elsewhere in order. The calling thread's
+    floating-point mode is untouched (it is per thread)."""
     if device.type != "cpu":
         for i in range(n_slices):
             work(i)
         return
-    threads = torch.get_num_threads()
 
     def in_worker(i: int) -> None:
         torch.set_num_threads(1)
         torch.set_flush_denormal(True)
         work(i)
 
-    torch.set_num_threads(1)
-    try:
-        list(_worker_pool(max(1, threads)).map(in_worker, range(n_slices)))
-    finally:
-        torch.set_num_threads(threads)
+    list(_worker_pool(max(1, workers)).map(in_worker, range(n_slices)))
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
