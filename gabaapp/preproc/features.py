@@ -55,7 +55,7 @@ from scipy.fft import next_fast_len
 
 from gabaapp.constants import CR_PPM, GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError
-from gabaapp.preproc import kernels
+from gabaapp.preproc import dfti, kernels
 from gabaapp.spectra import Acquisition
 
 logger = logging.getLogger(__name__)
@@ -499,7 +499,7 @@ def _compiled_matched_rows(
                 fid_v[2 * p], fid_v[2 * p + 1], q_v, r_v, start, stop, part, rows
             )
         # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
-        spec = np.asarray(xp.fft.fft(buf, axis=-1)).view(np.float32)
+        spec = _fft_rows(xp, buf, buf_v).view(np.float32)
         if phase is not None:  # one factor for all pairs, while in cache
             kernels.linear_phase(phase[start:stop], rot[:m])
         for p in range(len(pairs)):
@@ -650,10 +650,47 @@ def _padded_buffer(xp, like, shape, n_blocks: int, block: int, cdtype, dev):
         )
         if not aliased:  # reshape made a copy: writes would not reach the buffer
             return None, None
-        if len(cache) > 8:
+        if len(cache) > 16:
             cache.clear()
         hit = cache[key] = (buf, view)
     return hit
+
+
+def _use_dfti(x) -> bool:
+    """Return True where a complex64 CPU torch tensor's FFT may run by `dfti.fft` (the MKL
+    routine torch.fft itself calls there: same values, no per-call set-up or allocation)."""
+    return (
+        is_torch_array(x)
+        and x.device.type == "cpu"
+        and str(x.dtype) == "torch.complex64"
+        and dfti.available()
+    )
+
+
+def _thread_array(key: tuple, *, zero: bool = False) -> np.ndarray:
+    """Return this thread's complex64 numpy array [key[1], key[2]] for the role key[0], made
+    on first use (zeros where `zero`; the caller keeps any zero columns zero)."""
+    cache = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 16:
+            cache.clear()
+        make = np.zeros if zero else np.empty
+        hit = cache[key] = make(key[1:], dtype=np.complex64)
+    return hit
+
+
+def _fft_rows(xp, buf, buf_v: np.ndarray) -> np.ndarray:
+    """Return the FFT of each row of the C-contiguous complex buffer `buf` (numpy view buf_v)
+    as a numpy array: by `dfti.fft` into this thread's output buffer for torch tensors where
+    it applies (valid until the next call of this thread), else xp.fft.fft."""
+    if _use_dfti(buf) and buf_v.dtype == np.complex64:
+        out = _thread_array(("fft-out", *buf_v.shape))
+        dfti.fft(buf_v, out)
+        return out
+    return np.asarray(xp.fft.fft(buf, axis=-1))
 
 
 def _refined_peak(power, ppm, step_ppm: float, xp):
@@ -691,7 +728,15 @@ def b0_shift_hz(off_fids, acquisition: Acquisition):
     dev = array_device(off_fids)
     plan, arr = _plan_for(xp, dev, cdtype, rdtype, acquisition)
     x = xp.reshape(xp.astype(off_fids, cdtype, copy=False), (-1, acquisition.n_points))
-    spec = xp.fft.fft(x, n=plan.search_len, axis=-1)
+    if kernels.AVAILABLE and _use_dfti(x):
+        # the same MKL transform as torch's, without its per-call set-up (into numpy arrays:
+        # the compiled search below reads them)
+        padded = _thread_array(("search-in", x.shape[0], plan.search_len), zero=True)
+        padded[:, : x.shape[1]] = np.asarray(x)
+        spec = _thread_array(("search-out", x.shape[0], plan.search_len))
+        dfti.fft(padded, spec)
+    else:
+        spec = xp.fft.fft(x, n=plan.search_len, axis=-1)
     views = _cpu_views(spec)
     if views is not None and views[0].dtype == np.complex64:
         shift = np.empty(spec.shape[0], dtype=np.float32)
