@@ -23,6 +23,7 @@ import ctypes
 import os
 import sys
 import threading
+import weakref
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class _Descriptor:
     n apart in input and output, single-threaded; freed with the object."""
 
     def __init__(self, n: int, rows: int):
-        create, set_value, commit, self._forward, self._free = _library()
+        create, set_value, commit, self._forward, free = _library()
         self.handle = ctypes.c_void_p()
         status = create(ctypes.byref(self.handle), _DFTI_COMPLEX, n)
         for param, value in (
@@ -101,6 +102,8 @@ class _Descriptor:
         ):
             status = status or set_value(self.handle, param, value)
         status = status or commit(self.handle)
+        # freed when the object goes (finalize also runs at exit, before ctypes is torn down)
+        weakref.finalize(self, free, ctypes.byref(self.handle))
         if status != 0:
             raise RuntimeError(f"MKL DFTI descriptor setup failed (status {status})")
 
@@ -109,14 +112,37 @@ class _Descriptor:
         if status != 0:
             raise RuntimeError(f"MKL DFTI forward transform failed (status {status})")
 
-    def __del__(self):
-        if self.handle:
-            self._free(ctypes.byref(self.handle))
-
 
 _THREAD = threading.local()
 # descriptors kept per thread (sizes: the grid path uses two or three)
 _MAX_PLANS = 8
+
+
+def _plan(n: int, rows: int) -> _Descriptor:
+    """Return this thread's descriptor for `rows` FFTs of length n, made on first use."""
+    plans = getattr(_THREAD, "plans", None)
+    if plans is None:
+        plans = _THREAD.plans = {}
+    plan = plans.get((n, rows))
+    if plan is None:
+        if len(plans) >= _MAX_PLANS:
+            plans.clear()
+        plan = plans[(n, rows)] = _Descriptor(n, rows)
+    return plan
+
+
+def handle(n: int, rows: int) -> int:
+    """Return the address of this thread's committed descriptor for `rows` FFTs of length n
+    (C-contiguous complex64 rows, out of place), for compiled code that calls
+    `forward_function()` itself; valid while this thread makes no descriptors of more than
+    _MAX_PLANS other sizes. Call only when `available()`."""
+    return int(_plan(n, rows).handle.value)
+
+
+def forward_function():
+    """Return DftiComputeForward as a ctypes function (descriptor, input address, output
+    address) -> status, which numba-compiled code can take as an argument and call."""
+    return _library()[3]
 
 
 def fft(x: np.ndarray, out: np.ndarray) -> None:
@@ -127,13 +153,4 @@ def fft(x: np.ndarray, out: np.ndarray) -> None:
         raise ValueError("dfti.fft needs complex64 input and output of the same shape")
     if not (x.flags.c_contiguous and out.flags.c_contiguous) or x.ndim != 2:
         raise ValueError("dfti.fft needs C-contiguous [rows, n] arrays")
-    plans = getattr(_THREAD, "plans", None)
-    if plans is None:
-        plans = _THREAD.plans = {}
-    key = x.shape
-    plan = plans.get(key)
-    if plan is None:
-        if len(plans) >= _MAX_PLANS:
-            plans.clear()
-        plan = plans[key] = _Descriptor(x.shape[1], x.shape[0])
-    plan(x, out)
+    _plan(x.shape[1], x.shape[0])(x, out)

@@ -512,6 +512,84 @@ def _compiled_matched_rows(
     return True
 
 
+def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, outs, phase1=None):
+    """Write the network input of each (OFF, ON) FID pair in `pairs` (complex64 CPU torch
+    tensors [N, n_points], grid-matched sampling) into the matching float32 array of `outs`
+    [N, 4, 2048] by one compiled call (`kernels.matched_network_rows`: B0 search, ramps, FFTs
+    by `dfti`, rows; no Python between them); return the shift applied (float32 [N], in xp),
+    or None where that path does not apply (nothing written; callers keep their own path).
+
+    The shift is measured on the first pair's OFF when `align`, else it is `given` ([N]) or
+    zero; `phase1` = (rad_per_ppm, pivot_ppm) as in network_input_and_clean. Same steps and
+    arithmetic as b0_shift_hz and _compiled_matched_rows, same values (the FFTs of torch's
+    own MKL routine; MKL's batched results do not depend on the batch size).
+    Raises DataError as network_input does for non-finite or empty spectra.
+    """
+    fids = [f for pair in pairs for f in pair]
+    if not all(_use_dfti(f) for f in fids):
+        return None
+    views = _cpu_views(*fids, *outs)
+    if (
+        views is None
+        or any(v.dtype != np.complex64 for v in views[: len(fids)])
+        or not all(v.flags.c_contiguous for v in views)
+        or len({v.shape for v in views[: len(fids)]}) != 1
+    ):
+        return None
+    fid_v, out_v = views[: len(fids)], views[len(fids) :]
+    n, n_points = fid_v[0].shape
+    fft_len, k0 = match
+    _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    plan = _plan(n_points, acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    rows = min(ROWS_PER_FFT, n)
+    shift = np.zeros(n, dtype=np.float32)
+    if given is not None:
+        shift[:] = np.asarray(given).reshape(-1)  # as xp.astype(given, float32)
+    if phase1 is None:
+        rate = pivot = np.empty(0)
+    else:
+        rate = np.asarray(phase1[0], dtype=np.float64).reshape(-1)
+        pivot = np.asarray(phase1[1], dtype=np.float64).reshape(-1)
+    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
+    block = _block_length(n_points)
+    scale = np.empty((len(pairs), n), dtype=np.float32)
+    finite = np.empty((len(pairs), n), dtype=np.bool_)
+    kernels.matched_network_rows(
+        dfti.forward_function(),
+        dfti.handle(plan.search_len, n) if align else 0,
+        dfti.handle(fft_len, len(fids) * rows),
+        _thread_array(("search-in", n, plan.search_len), zero=True),
+        _thread_array(("search-out", n, plan.search_len)),
+        _thread_array(("rows-in", len(fids) * rows, fft_len), zero=True),
+        _thread_array(("rows-out", len(fids) * rows, fft_len)),
+        tuple(fid_v),
+        tuple(out_v),
+        bool(align),
+        shift,
+        _search_consts(acquisition),
+        plan.search_bins[0],
+        plan.search_bins[1],
+        np.array([acquisition.dwell_s, -k0 / fft_len, block, GRID_PPM_LOW, step]),
+        rate,
+        pivot,
+        scale,
+        finite,
+    )
+    _check_scale(bool(finite.all()), bool((scale > 0).all()))
+    return xp.asarray(shift, device=array_device(fids[0]))
+
+
+@lru_cache(maxsize=16)
+def _search_consts(acquisition: Acquisition) -> np.ndarray:
+    """Return float64 [4 + W_a + W_b]: NAA and Cr reference ppm, the search bins' step in ppm,
+    f0_mhz and the two search windows' ppm (kernels.matched_network_rows' `search`)."""
+    plan = _plan(
+        acquisition.n_points, acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm
+    )
+    head = [NAA_PPM, CR_PPM, plan.search_step_ppm, acquisition.f0_mhz]
+    return np.concatenate([np.array(head), plan.search_ppm[0], plan.search_ppm[1]])
+
+
 def network_input_and_clean(
     off,
     on,
@@ -544,12 +622,15 @@ def network_input_and_clean(
         for o in (out, out_clean):
             if tuple(o.shape) != (off.shape[0], 4, GRID_POINTS) or o.dtype != xp.float32:
                 raise ValueError(f"out must be float32 [{off.shape[0]}, 4, {GRID_POINTS}]")
+        pairs = [(off, on), (clean_off, clean_on)]
+        shift = _one_call_rows(xp, pairs, acquisition, align, None, match, [out, out_clean], phase1)
+        if shift is not None:
+            return shift
         _, rdtype = _dtypes(xp, off)
         if align:
             shift = b0_shift_hz(off, acquisition)
         else:
             shift = xp.zeros((off.shape[0],), dtype=rdtype, device=array_device(off))
-        pairs = [(off, on), (clean_off, clean_on)]
         moved = shift if align else None
         phase = None if phase1 is None else _phase1_terms(phase1, shift, acquisition)
         outs = [out, out_clean]
@@ -850,6 +931,15 @@ def _network_rows(
     """Return (input [N, 4, 2048] float32, shift_hz [N]) for OFF/ON FIDs [N, n_points]; the
     shift is `given` ([N]) when not None, else measured on OFF when `align`, else zero."""
     n = off2.shape[0]
+    match = grid_match(acquisition) if transform == "auto" else None
+    if kernels.AVAILABLE and match is not None:
+        _check_sampling(off2, acquisition)
+        if out is None:
+            out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
+        measure = align and given is None
+        shift = _one_call_rows(xp, [(off2, on2)], acquisition, measure, given, match, [out])
+        if shift is not None:
+            return out, shift
     _, rdtype = _dtypes(xp, off2)
     if given is not None:
         shift, apply = xp.astype(given, rdtype), True
@@ -860,7 +950,6 @@ def _network_rows(
     _check_sampling(off2, acquisition)
     if out is None:
         out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
-    match = grid_match(acquisition) if transform == "auto" else None
     if (
         kernels.AVAILABLE
         and match is not None
