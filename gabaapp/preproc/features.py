@@ -538,6 +538,8 @@ def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, out
         return None
     fid_v, out_v = views[: len(fids)], views[len(fids) :]
     n, n_points = fid_v[0].shape
+    if n == 0:
+        return None
     fft_len, k0 = match
     _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
     plan = _plan(n_points, acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
