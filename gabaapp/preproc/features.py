@@ -540,9 +540,8 @@ def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, out
     n, n_points = fid_v[0].shape
     if n == 0:
         return None
-    fft_len, k0 = match
-    _check_coverage(acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
-    plan = _plan(n_points, acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm)
+    fft_len, _ = match
+    search_len, search, bins_a, bins_b, ramp = _one_call_consts(acquisition, match)
     rows = min(ROWS_PER_FFT, n)
     shift = np.zeros(n, dtype=np.float32)
     if given is not None:
@@ -552,26 +551,24 @@ def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, out
     else:
         rate = np.asarray(phase1[0], dtype=np.float64).reshape(-1)
         pivot = np.asarray(phase1[1], dtype=np.float64).reshape(-1)
-    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
-    block = _block_length(n_points)
     scale = np.empty((len(pairs), n), dtype=np.float32)
     finite = np.empty((len(pairs), n), dtype=np.bool_)
     kernels.matched_network_rows(
         dfti.forward_function(),
-        dfti.handle(plan.search_len, n) if align else 0,
+        dfti.handle(search_len, n) if align else 0,
         dfti.handle(fft_len, len(fids) * rows),
-        _thread_array(("search-in", n, plan.search_len), zero=True),
-        _thread_array(("search-out", n, plan.search_len)),
+        _thread_array(("search-in", n, search_len), zero=True),
+        _thread_array(("search-out", n, search_len)),
         _thread_array(("rows-in", len(fids) * rows, fft_len), zero=True),
         _thread_array(("rows-out", len(fids) * rows, fft_len)),
         tuple(fid_v),
         tuple(out_v),
         bool(align),
         shift,
-        _search_consts(acquisition),
-        plan.search_bins[0],
-        plan.search_bins[1],
-        np.array([acquisition.dwell_s, -k0 / fft_len, block, GRID_PPM_LOW, step]),
+        search,
+        bins_a,
+        bins_b,
+        ramp,
         rate,
         pivot,
         scale,
@@ -582,14 +579,22 @@ def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, out
 
 
 @lru_cache(maxsize=16)
-def _search_consts(acquisition: Acquisition) -> np.ndarray:
-    """Return float64 [4 + W_a + W_b]: NAA and Cr reference ppm, the search bins' step in ppm,
-    f0_mhz and the two search windows' ppm (kernels.matched_network_rows' `search`)."""
-    plan = _plan(
-        acquisition.n_points, acquisition.dwell_s, acquisition.f0_mhz, acquisition.centre_ppm
-    )
-    head = [NAA_PPM, CR_PPM, plan.search_step_ppm, acquisition.f0_mhz]
-    return np.concatenate([np.array(head), plan.search_ppm[0], plan.search_ppm[1]])
+def _one_call_consts(acquisition: Acquisition, match: tuple[int, int]) -> tuple:
+    """Return the sampling's constants for kernels.matched_network_rows: (search FFT length,
+    `search` float64 [4 + W_a + W_b]: NAA and Cr reference ppm, the search bins' step in ppm,
+    f0_mhz and the two windows' ppm; the windows' bins (NAA, Cr); `ramp` float64: dwell_s,
+    base cycles -k0 / fft_len, block, first grid ppm, grid step in ppm). Raises DataError
+    where the sampling does not cover the grid."""
+    fft_len, k0 = match
+    n_points, dwell = int(acquisition.n_points), float(acquisition.dwell_s)
+    f0, centre = float(acquisition.f0_mhz), float(acquisition.centre_ppm)
+    _check_coverage(dwell, f0, centre)
+    plan = _plan(n_points, dwell, f0, centre)
+    head = [NAA_PPM, CR_PPM, plan.search_step_ppm, f0]
+    search = np.concatenate([np.array(head), plan.search_ppm[0], plan.search_ppm[1]])
+    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
+    ramp = np.array([dwell, -k0 / fft_len, _block_length(n_points), GRID_PPM_LOW, step])
+    return plan.search_len, search, plan.search_bins[0], plan.search_bins[1], ramp
 
 
 def network_input_and_clean(

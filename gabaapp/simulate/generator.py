@@ -455,7 +455,12 @@ class SpectrumGenerator:
         out[:, : fid.shape[-1]] += fid
 
     def synthesise(
-        self, conc: torch.Tensor, params: dict[str, torch.Tensor], generator: torch.Generator
+        self,
+        conc: torch.Tensor,
+        params: dict[str, torch.Tensor],
+        generator: torch.Generator,
+        *,
+        scratch: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Return complex FIDs [n, T]: "off", "on" (augmented, noisy) and "clean_off",
         "clean_on" (metabolites only, same line shape, shift and phases, no noise).
@@ -463,6 +468,8 @@ class SpectrumGenerator:
         With empty `params` (augmentation disabled) all four are the basis linear combination.
         The first-order phase is not in these FIDs: `batch` applies it to the network input,
         where it is an exact multiply on the grid (`rotate_first_order`).
+        `scratch=True` (for `batch`, which drops the FIDs once transformed) may return them in
+        buffers that this thread reuses: valid until its next call with scratch=True.
         """
         if not params:
             off, on = self.combine(conc)
@@ -475,7 +482,7 @@ class SpectrumGenerator:
         )
         water = bool((params["water_amplitude"] > 0).any())
         if self._fused and self.grid and (broad or water):
-            return self._fused_grid_fids(conc, params, generator, broad, water)
+            return self._fused_grid_fids(conc, params, generator, broad, water, scratch)
         if self._fused:
             clean_off, clean_on, off, on = self._fused_metabolites(conc, params, broad or water)
             return self._add_nuisances_and_noise(
@@ -656,25 +663,31 @@ class SpectrumGenerator:
             self._nuisance_sizes,
         ]
 
-    def _fused_grid_fids(self, conc, params, generator, broad: bool, water: bool) -> dict:
+    def _fused_grid_fids(
+        self, conc, params, generator, broad: bool, water: bool, scratch: bool = False
+    ) -> dict:
         """Return the four FIDs of `synthesise` at grid sampling with nuisances, made one
         spectrum at a time by `fused.grid_fids` (metabolites, nuisances, noise: the values of
         `_fused_metabolites`, `_fused_grid_nuisances` and `_add_noise` in turn, with the same
-        random draws in the same order)."""
+        random draws in the same order); in this thread's reused buffers when `scratch`."""
         n = conc.shape[0]
         nuisances = self._nuisance_args(conc, params, generator, broad, water)
         seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(2)]
-        new = lambda: torch.empty((n, self.t_s.shape[0]), dtype=torch.complex64)  # noqa: E731
-        out = {k: new() for k in ("off", "on", "clean_off", "clean_on")}
+        keys = ("clean_off", "clean_on", "off", "on")
+        if scratch:
+            fids, floats = _scratch_fids(n, self.t_s.shape[0])
+        else:
+            fids = torch.empty((4, n, self.t_s.shape[0]), dtype=torch.complex64)
+            floats = torch.view_as_real(fids).view(4, n, -1).numpy()
         fused.grid_fids(
             *self._metabolite_args(conc, params),
             *nuisances,
             np.array(seeds, dtype=np.int64),
             *_np(params["noise_off"], params["noise_on"]),
             self.noise_scale,
-            *(_floats(out[k]) for k in ("clean_off", "clean_on", "off", "on")),
+            *floats,
         )
-        return out
+        return dict(zip(keys, fids, strict=True))
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
@@ -870,7 +883,8 @@ class SpectrumGenerator:
             sl = slice(starts[i], min(n, starts[i] + chunk))
             g = torch.Generator(device=dev)
             g.manual_seed(seeds[i])
-            fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
+            # the FIDs are dropped once transformed: this thread's buffers may hold them
+            fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g, scratch=True)
             same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
             rotated = False
             if with_clean and not same:
@@ -976,6 +990,19 @@ def _fused_rows(r: torch.Tensor) -> bool:
         and r.is_contiguous()
         and tuple(r.shape[1:]) == (4, GRID_POINTS)
     )
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch_fids(n: int, t: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Return this thread's FID buffers: complex64 [4, n, t] and its float32 numpy view
+    [4, n, 2t] (kept between slices: no allocation, and their memory stays cached)."""
+    hit = getattr(_SCRATCH, "fids", None)
+    if hit is None or tuple(hit[0].shape) != (4, n, t):
+        fids = torch.empty((4, n, t), dtype=torch.complex64)
+        hit = _SCRATCH.fids = (fids, torch.view_as_real(fids).view(4, n, -1).numpy())
+    return hit
 
 
 def _np(*tensors: torch.Tensor) -> list[np.ndarray]:

@@ -203,6 +203,21 @@ def test_recycled_outputs_never_alias_a_live_batch_and_are_fully_overwritten():
     torch.testing.assert_close(third.clean, expected_clean, rtol=0, atol=0)
 
 
+def test_scratch_fids_equal_fresh_ones_and_are_reused():
+    config = SynthesisConfig(sampler="uniform", sampling="grid")  # default augmentations
+    gen = SpectrumGenerator(singlets(ACQ), config, grid_basis=singlets(GRID_SYNTH))
+    g = torch.Generator().manual_seed(4)
+    conc, params = gen.sample_concentrations(12, g), gen.sample_parameters(12, g)
+    fresh = gen.synthesise(conc, params, torch.Generator().manual_seed(9))
+    first = gen.synthesise(conc, params, torch.Generator().manual_seed(9), scratch=True)
+    for key, fid in fresh.items():
+        assert torch.equal(first[key], fid), key
+    pointers = {k: v.data_ptr() for k, v in first.items()}
+    again = gen.synthesise(conc, params, torch.Generator().manual_seed(3), scratch=True)
+    assert {k: v.data_ptr() for k, v in again.items()} == pointers  # the same buffers
+    assert not torch.equal(again["off"], fresh["off"])  # refilled with the new draws
+
+
 @pytest.mark.parametrize("align", [True, False])
 def test_input_and_clean_copy_in_one_pass_equal_two_grid_function_calls(align, without_numba):
     off, on = _fids(GRID, 21, 5).astype(np.complex64), _fids(GRID, 21, 6).astype(np.complex64)
