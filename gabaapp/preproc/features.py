@@ -451,9 +451,10 @@ def _compiled_ramp_factors(n: int, acquisition: Acquisition, shift_hz, match):
     return small_q, small_r, block
 
 
-# Spectra per FFT call of the compiled one-FFT path: OFF and ON rows of this many spectra
-# ([2 x 8, 4096] complex64, 512 KB) stay in a core's L2 cache from the ramp to the rows.
-ROWS_PER_FFT = 8
+# Spectra per FFT call of the compiled one-FFT path: the rows of this many spectra stay in a
+# core's L2 cache (1 MB here) from the ramp to the rows: with the clean copy [4 x 4, 4096]
+# complex64 in and out, 1 MB (8 spectra, the setting while each call cost ~18 us: 2 MB).
+ROWS_PER_FFT = 4
 
 
 def _compiled_matched_rows(

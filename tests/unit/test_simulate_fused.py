@@ -77,7 +77,7 @@ def without_dfti(monkeypatch):
 def test_one_call_grid_function_equals_the_chunk_loop(mode, without_dfti):
     # The whole grid function in one compiled call (search, ramps, DFTI FFTs, rows) against
     # the compiled chunk loop with torch.fft: the same arithmetic, so the same values.
-    n = 21  # not a multiple of the 8 spectra per FFT call: a partial last chunk
+    n = 21  # not a multiple of the spectra per FFT call (4): a partial last chunk
     fids = [torch.from_numpy(_fids(GRID, n, s).astype(np.complex64)) for s in range(4)]
     shift = torch.from_numpy(np.linspace(-7.3, 9.1, n, dtype=np.float32))
 
