@@ -207,6 +207,9 @@ def floor(device) -> dict:
             return min(times) / 64
 
         fft4096 = best(lambda: torch.fft.fft(x))
+        # one row per call: torch's per-call cost (descriptor set-up, output allocation)
+        x1 = x[:1].clone()
+        fft4096_one_row = 64 * best(lambda: torch.fft.fft(x1))
         fft2048 = best(lambda: torch.fft.fft(x2))
         normals = best(lambda: z.normal_(generator=g))
         counter = None
@@ -231,6 +234,7 @@ def floor(device) -> dict:
         "grid_n_points": n,
         "fft4096_us": 1e6 * fft4096,
         "fft2048_us": 1e6 * fft2048,
+        "fft4096_one_row_per_call_us": 1e6 * fft4096_one_row,
         "normals_per_spectrum_us": 1e6 * normals,
         "normal_ns_each": 1e9 * normals / (4 * n),
         **dfti_rates,

@@ -2,12 +2,13 @@
 
 `torch.fft.fft` on the CPU (x86 wheels) runs Intel MKL's DFTI, but each call creates and
 commits a new DFTI descriptor (twiddle tables by sin and cos) and allocates its output:
-~17 us per call on top of ~7 us per 4096-point row, and a fresh output of 1 MB per call
+~18 us per call on top of ~7 us per 4096-point row, and a fresh output of 1 MB per call
 that glibc hands back to the system and the next call faults in again. The synthesiser's
 grid path makes a dozen such calls per 64 spectra. Here the same library routine is called
 through ctypes with one committed descriptor per thread and size (kept), into a buffer the
-caller keeps: the same transform (MKL's, same algorithm and configuration as torch's call,
-bit-identical outputs in our tests), ~1 us per call.
+caller keeps: the same transform (MKL's, same algorithm and configuration as torch's call;
+bit-identical synthesiser batches in our runs, benchmarks/bench_simulate_commits.py), with no
+per-call set-up.
 
 Used only where it changes nothing else: for torch inputs (whose FFT is this MKL routine
 anyway), when torch has been imported by the caller and its library exports the DFTI
