@@ -7,7 +7,9 @@ own child process, alternating: the commit's tree is extracted with `git archive
 temporary directory (nothing in the repository changes) and put first on PYTHONPATH. Each
 child times `SpectrumGenerator.batch` (grid sampling, batch 1,024, all torch threads) for the
 paper and default presets with and without the clean copy, 5 batches each after a warm-up,
-and reports spectra/s (best, median of wall time) and spectra per CPU second of the process.
+and reports spectra/s (best, median of wall time) and spectra per CPU second of the process,
+and a digest of one seeded batch (256 spectra, input and clean copy) per preset: equal digests
+mean bit-identical values.
 
 Usage: .venv/bin/python benchmarks/bench_simulate_commits.py [--commit fc91644] [--rounds 2]
 Writes benchmarks/results/simulate_commits.json.
@@ -16,6 +18,7 @@ Writes benchmarks/results/simulate_commits.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -51,6 +54,14 @@ def child(repeats: int) -> None:
     for gen in gens.values():  # warm-up: numba compile or cache load, FFT plans, buffers
         gen.batch(1024, g)
         gen.batch(1024, g, with_clean=False)
+    # the values: a digest of one seeded batch (input and clean copy) per preset, which
+    # versions that claim the same values must share
+    digests = {}
+    for name, gen in gens.items():
+        gen.reset()
+        b = gen.batch(256, torch.Generator().manual_seed(11))
+        data = b.x.numpy().tobytes() + b.clean.numpy().tobytes()
+        digests[name] = hashlib.sha256(data).hexdigest()[:16]
     runs: dict = {}
     for _ in range(repeats):
         for name, gen in gens.items():
@@ -70,7 +81,11 @@ def child(repeats: int) -> None:
         }
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(json.dumps({"code": gabaapp.__file__, "load_after": load, "runs": out}))
+    print(
+        json.dumps(
+            {"code": gabaapp.__file__, "load_after": load, "batch_digests": digests, "runs": out}
+        )
+    )
 
 
 def run_version(path: Path, repeats: int) -> dict:
@@ -130,6 +145,8 @@ def main() -> None:
                         flush=True,
                     )
             results["rounds"].append(round_)
+            digests = {tag: r["batch_digests"] for tag, r in round_.items()}
+            print("batch digests (same values where equal):", digests, flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {OUT}")

@@ -8,7 +8,9 @@ the nuisance loop alone (`fused.grid_nuisances`), the noise of both acquisitions
 (`network_input_and_clean`) with and without a first-order phase, and a whole batch of 1,024
 run slice after slice in the calling thread. Then the same batches with two threads in one
 process (the benchmark setting) against two single-threaded processes side by side, with the
-page faults and system time of each (resource.getrusage).
+page faults and system time of each (resource.getrusage). Last, the current code against
+the code with one of this round's changes switched off (`VARIANTS`), two threads, one child
+process per variant, alternating.
 
 Usage: .venv/bin/python benchmarks/bench_simulate_parts.py
 Writes benchmarks/results/simulate_parts.json.
@@ -112,7 +114,7 @@ def _preset_parts(basis, preset: str) -> dict:
     )
     serial = gmod._run_slices
 
-    def in_order(work, n_slices, device):
+    def in_order(work, n_slices, device, workers):
         for i in range(n_slices):
             work(i)
 
@@ -124,12 +126,43 @@ def _preset_parts(basis, preset: str) -> dict:
     return {k: round(v, 2) for k, v in r.items()}
 
 
-def batches_child(threads: int, n_batches: int) -> None:
-    """Child: default preset, grid, with clean; print rate, user/sys us and faults per spectrum."""
+# This round's changes, each switched off alone in `ablations` (children): the calling
+# thread's torch calls single-threaded during a batch (generator._serial_torch), the FFTs by
+# the DFTI of torch's MKL (preproc.dfti), the grid function in one compiled call
+# (features._one_call_rows).
+VARIANTS = ("current", "torch_threads_in_caller", "torch_fft", "chunk_loop_in_python")
+
+
+def _switch_off(variant: str) -> None:
+    """Switch off one of this round's changes in this process (`VARIANTS`)."""
+    import contextlib
+
+    import gabaapp.simulate.generator as gmod
+    from gabaapp.preproc import dfti, features
+
+    if variant == "torch_threads_in_caller":
+
+        @contextlib.contextmanager
+        def as_before(device):
+            yield torch.get_num_threads()
+
+        gmod._serial_torch = as_before
+    elif variant == "torch_fft":
+        dfti.available = lambda: False
+    elif variant == "chunk_loop_in_python":
+        features._one_call_rows = lambda *args, **kwargs: None
+    elif variant != "current":
+        raise ValueError(variant)
+
+
+def batches_child(threads: int, n_batches: int, variant: str = "current") -> None:
+    """Child: default preset, grid, with clean; print rate, user/sys us and faults per spectrum
+    (with `variant`'s change switched off, `_switch_off`)."""
     from bench_simulate_throughput import configs, load_basis
 
     from gabaapp.simulate import SpectrumGenerator
 
+    _switch_off(variant)
     torch.set_num_threads(threads)
     basis, _ = load_basis()
     gen = SpectrumGenerator(basis, replace(configs()["default"], sampling="grid"))
@@ -180,9 +213,27 @@ def threads_vs_processes(n_batches: int = 6) -> dict:
     return out
 
 
+def ablations(rounds: int = 2, n_batches: int = 6) -> dict:
+    """Default preset with the clean copy, two threads: the current code and the code with one
+    of this round's changes switched off (`VARIANTS`), one child process each, alternating
+    for `rounds` rounds (the same load on average); per variant the rounds' results."""
+    out: dict = {v: [] for v in VARIANTS}
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", "2", str(n_batches), variant],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            out[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(variant, out[variant][-1], flush=True)
+    return out
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        batches_child(int(sys.argv[2]), int(sys.argv[3]))
+        batches_child(int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])
         return
     with open("/proc/loadavg") as f:
         load_before = f.read().split()[:3]
@@ -191,6 +242,7 @@ def main() -> None:
         "load_before": load_before,
         "us_per_spectrum_single_thread": parts(),
         "threads_vs_processes": threads_vs_processes(),
+        "ablations_two_threads": ablations(),
     }
     with open("/proc/loadavg") as f:
         results["load_after"] = f.read().split()[:3]

@@ -207,11 +207,23 @@ def floor(device) -> dict:
             return min(times) / 64
 
         fft4096 = best(lambda: torch.fft.fft(x))
+        # one row per call: torch's per-call cost (descriptor set-up, output allocation)
+        x1 = x[:1].clone()
+        fft4096_one_row = 64 * best(lambda: torch.fft.fft(x1))
         fft2048 = best(lambda: torch.fft.fft(x2))
         normals = best(lambda: z.normal_(generator=g))
         counter = None
+        dfti_rates = {}
         if device.type == "cpu":
+            from gabaapp.preproc import dfti
             from gabaapp.simulate import fused
+
+            if dfti.available():  # the same MKL routine, a kept descriptor, 32 rows per call
+                for length, src in ((4096, x), (2048, x2)):
+                    a = src[:32].numpy().copy()
+                    o = a.copy()
+                    dfti_rates[f"fft{length}_dfti_us"] = 1e6 * best(lambda a=a, o=o: dfti.fft(a, o))
+                    dfti_rates[f"fft{length}_dfti_us"] *= 64 / 32  # best() divides by 64
 
             if fused.AVAILABLE:
                 zn = z.view(-1).numpy()
@@ -222,8 +234,10 @@ def floor(device) -> dict:
         "grid_n_points": n,
         "fft4096_us": 1e6 * fft4096,
         "fft2048_us": 1e6 * fft2048,
+        "fft4096_one_row_per_call_us": 1e6 * fft4096_one_row,
         "normals_per_spectrum_us": 1e6 * normals,
         "normal_ns_each": 1e9 * normals / (4 * n),
+        **dfti_rates,
     }
     ffts_with, ffts_without = fft2048 + 4 * fft4096, fft2048 + 2 * fft4096
     # the floor with torch's normals, and with the counter-based ones the CPU path now uses

@@ -55,7 +55,7 @@ from scipy.fft import next_fast_len
 
 from gabaapp.constants import CR_PPM, GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, NAA_PPM
 from gabaapp.errors import DataError
-from gabaapp.preproc import kernels
+from gabaapp.preproc import dfti, kernels
 from gabaapp.spectra import Acquisition
 
 logger = logging.getLogger(__name__)
@@ -451,9 +451,10 @@ def _compiled_ramp_factors(n: int, acquisition: Acquisition, shift_hz, match):
     return small_q, small_r, block
 
 
-# Spectra per FFT call of the compiled one-FFT path: OFF and ON rows of this many spectra
-# ([2 x 8, 4096] complex64, 512 KB) stay in a core's L2 cache from the ramp to the rows.
-ROWS_PER_FFT = 8
+# Spectra per FFT call of the compiled one-FFT path: the rows of this many spectra stay in a
+# core's L2 cache (1 MB here) from the ramp to the rows: with the clean copy [4 x 4, 4096]
+# complex64 in and out, 1 MB (8 spectra, the setting while each call cost ~18 us: 2 MB).
+ROWS_PER_FFT = 4
 
 
 def _compiled_matched_rows(
@@ -499,7 +500,7 @@ def _compiled_matched_rows(
                 fid_v[2 * p], fid_v[2 * p + 1], q_v, r_v, start, stop, part, rows
             )
         # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
-        spec = np.asarray(xp.fft.fft(buf, axis=-1)).view(np.float32)
+        spec = _fft_rows(xp, buf, buf_v).view(np.float32)
         if phase is not None:  # one factor for all pairs, while in cache
             kernels.linear_phase(phase[start:stop], rot[:m])
         for p in range(len(pairs)):
@@ -510,6 +511,91 @@ def _compiled_matched_rows(
             )
     _check_scale(bool(finite.all()), bool((scale > 0).all()))
     return True
+
+
+def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, outs, phase1=None):
+    """Write the network input of each (OFF, ON) FID pair in `pairs` (complex64 CPU torch
+    tensors [N, n_points], grid-matched sampling) into the matching float32 array of `outs`
+    [N, 4, 2048] by one compiled call (`kernels.matched_network_rows`: B0 search, ramps, FFTs
+    by `dfti`, rows; no Python between them); return the shift applied (float32 [N], in xp),
+    or None where that path does not apply (nothing written; callers keep their own path).
+
+    The shift is measured on the first pair's OFF when `align`, else it is `given` ([N]) or
+    zero; `phase1` = (rad_per_ppm, pivot_ppm) as in network_input_and_clean. Same steps and
+    arithmetic as b0_shift_hz and _compiled_matched_rows, same values (the FFTs of torch's
+    own MKL routine; MKL's batched results do not depend on the batch size).
+    Raises DataError as network_input does for non-finite or empty spectra.
+    """
+    fids = [f for pair in pairs for f in pair]
+    if not all(_use_dfti(f) for f in fids):
+        return None
+    views = _cpu_views(*fids, *outs)
+    if (
+        views is None
+        or any(v.dtype != np.complex64 for v in views[: len(fids)])
+        or not all(v.flags.c_contiguous for v in views)
+        or len({v.shape for v in views[: len(fids)]}) != 1
+    ):
+        return None
+    fid_v, out_v = views[: len(fids)], views[len(fids) :]
+    n, n_points = fid_v[0].shape
+    if n == 0:
+        return None
+    fft_len, _ = match
+    search_len, search, bins_a, bins_b, ramp = _one_call_consts(acquisition, match)
+    rows = min(ROWS_PER_FFT, n)
+    shift = np.zeros(n, dtype=np.float32)
+    if given is not None:
+        shift[:] = np.asarray(given).reshape(-1)  # as xp.astype(given, float32)
+    if phase1 is None:
+        rate = pivot = np.empty(0)
+    else:
+        rate = np.asarray(phase1[0], dtype=np.float64).reshape(-1)
+        pivot = np.asarray(phase1[1], dtype=np.float64).reshape(-1)
+    scale = np.empty((len(pairs), n), dtype=np.float32)
+    finite = np.empty((len(pairs), n), dtype=np.bool_)
+    kernels.matched_network_rows(
+        dfti.forward_function(),
+        dfti.handle(search_len, n) if align else 0,
+        dfti.handle(fft_len, len(fids) * rows),
+        _thread_array(("search-in", n, search_len), zero=True),
+        _thread_array(("search-out", n, search_len)),
+        _thread_array(("rows-in", len(fids) * rows, fft_len), zero=True),
+        _thread_array(("rows-out", len(fids) * rows, fft_len)),
+        tuple(fid_v),
+        tuple(out_v),
+        bool(align),
+        shift,
+        search,
+        bins_a,
+        bins_b,
+        ramp,
+        rate,
+        pivot,
+        scale,
+        finite,
+    )
+    _check_scale(bool(finite.all()), bool((scale > 0).all()))
+    return xp.asarray(shift, device=array_device(fids[0]))
+
+
+@lru_cache(maxsize=16)
+def _one_call_consts(acquisition: Acquisition, match: tuple[int, int]) -> tuple:
+    """Return the sampling's constants for kernels.matched_network_rows: (search FFT length,
+    `search` float64 [4 + W_a + W_b]: NAA and Cr reference ppm, the search bins' step in ppm,
+    f0_mhz and the two windows' ppm; the windows' bins (NAA, Cr); `ramp` float64: dwell_s,
+    base cycles -k0 / fft_len, block, first grid ppm, grid step in ppm). Raises DataError
+    where the sampling does not cover the grid."""
+    fft_len, k0 = match
+    n_points, dwell = int(acquisition.n_points), float(acquisition.dwell_s)
+    f0, centre = float(acquisition.f0_mhz), float(acquisition.centre_ppm)
+    _check_coverage(dwell, f0, centre)
+    plan = _plan(n_points, dwell, f0, centre)
+    head = [NAA_PPM, CR_PPM, plan.search_step_ppm, f0]
+    search = np.concatenate([np.array(head), plan.search_ppm[0], plan.search_ppm[1]])
+    step = (GRID_PPM_HIGH - GRID_PPM_LOW) / (GRID_POINTS - 1)
+    ramp = np.array([dwell, -k0 / fft_len, _block_length(n_points), GRID_PPM_LOW, step])
+    return plan.search_len, search, plan.search_bins[0], plan.search_bins[1], ramp
 
 
 def network_input_and_clean(
@@ -544,12 +630,15 @@ def network_input_and_clean(
         for o in (out, out_clean):
             if tuple(o.shape) != (off.shape[0], 4, GRID_POINTS) or o.dtype != xp.float32:
                 raise ValueError(f"out must be float32 [{off.shape[0]}, 4, {GRID_POINTS}]")
+        pairs = [(off, on), (clean_off, clean_on)]
+        shift = _one_call_rows(xp, pairs, acquisition, align, None, match, [out, out_clean], phase1)
+        if shift is not None:
+            return shift
         _, rdtype = _dtypes(xp, off)
         if align:
             shift = b0_shift_hz(off, acquisition)
         else:
             shift = xp.zeros((off.shape[0],), dtype=rdtype, device=array_device(off))
-        pairs = [(off, on), (clean_off, clean_on)]
         moved = shift if align else None
         phase = None if phase1 is None else _phase1_terms(phase1, shift, acquisition)
         outs = [out, out_clean]
@@ -650,10 +739,47 @@ def _padded_buffer(xp, like, shape, n_blocks: int, block: int, cdtype, dev):
         )
         if not aliased:  # reshape made a copy: writes would not reach the buffer
             return None, None
-        if len(cache) > 8:
+        if len(cache) > 16:
             cache.clear()
         hit = cache[key] = (buf, view)
     return hit
+
+
+def _use_dfti(x) -> bool:
+    """Return True where a complex64 CPU torch tensor's FFT may run by `dfti.fft` (the MKL
+    routine torch.fft itself calls there: same values, no per-call set-up or allocation)."""
+    return (
+        is_torch_array(x)
+        and x.device.type == "cpu"
+        and str(x.dtype) == "torch.complex64"
+        and dfti.available()
+    )
+
+
+def _thread_array(key: tuple, *, zero: bool = False) -> np.ndarray:
+    """Return this thread's complex64 numpy array [key[1], key[2]] for the role key[0], made
+    on first use (zeros where `zero`; the caller keeps any zero columns zero)."""
+    cache = getattr(_BUFFERS, "cache", None)
+    if cache is None:
+        cache = _BUFFERS.cache = {}
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 16:
+            cache.clear()
+        make = np.zeros if zero else np.empty
+        hit = cache[key] = make(key[1:], dtype=np.complex64)
+    return hit
+
+
+def _fft_rows(xp, buf, buf_v: np.ndarray) -> np.ndarray:
+    """Return the FFT of each row of the C-contiguous complex buffer `buf` (numpy view buf_v)
+    as a numpy array: by `dfti.fft` into this thread's output buffer for torch tensors where
+    it applies (valid until the next call of this thread), else xp.fft.fft."""
+    if _use_dfti(buf) and buf_v.dtype == np.complex64:
+        out = _thread_array(("fft-out", *buf_v.shape))
+        dfti.fft(buf_v, out)
+        return out
+    return np.asarray(xp.fft.fft(buf, axis=-1))
 
 
 def _refined_peak(power, ppm, step_ppm: float, xp):
@@ -691,7 +817,15 @@ def b0_shift_hz(off_fids, acquisition: Acquisition):
     dev = array_device(off_fids)
     plan, arr = _plan_for(xp, dev, cdtype, rdtype, acquisition)
     x = xp.reshape(xp.astype(off_fids, cdtype, copy=False), (-1, acquisition.n_points))
-    spec = xp.fft.fft(x, n=plan.search_len, axis=-1)
+    if kernels.AVAILABLE and _use_dfti(x):
+        # the same MKL transform as torch's, without its per-call set-up (into numpy arrays:
+        # the compiled search below reads them)
+        padded = _thread_array(("search-in", x.shape[0], plan.search_len), zero=True)
+        padded[:, : x.shape[1]] = np.asarray(x)
+        spec = _thread_array(("search-out", x.shape[0], plan.search_len))
+        dfti.fft(padded, spec)
+    else:
+        spec = xp.fft.fft(x, n=plan.search_len, axis=-1)
     views = _cpu_views(spec)
     if views is not None and views[0].dtype == np.complex64:
         shift = np.empty(spec.shape[0], dtype=np.float32)
@@ -805,6 +939,15 @@ def _network_rows(
     """Return (input [N, 4, 2048] float32, shift_hz [N]) for OFF/ON FIDs [N, n_points]; the
     shift is `given` ([N]) when not None, else measured on OFF when `align`, else zero."""
     n = off2.shape[0]
+    match = grid_match(acquisition) if transform == "auto" else None
+    if kernels.AVAILABLE and match is not None:
+        _check_sampling(off2, acquisition)
+        if out is None:
+            out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
+        measure = align and given is None
+        shift = _one_call_rows(xp, [(off2, on2)], acquisition, measure, given, match, [out])
+        if shift is not None:
+            return out, shift
     _, rdtype = _dtypes(xp, off2)
     if given is not None:
         shift, apply = xp.astype(given, rdtype), True
@@ -815,7 +958,6 @@ def _network_rows(
     _check_sampling(off2, acquisition)
     if out is None:
         out = xp.empty((n, 4, GRID_POINTS), dtype=xp.float32, device=array_device(off2))
-    match = grid_match(acquisition) if transform == "auto" else None
     if (
         kernels.AVAILABLE
         and match is not None

@@ -243,3 +243,107 @@ search_shift = jit(_search_shift)
 ramp_parts = jit(_ramp_parts)
 linear_phase = jit(_linear_phase)
 rotate_rows = jit(_rotate_rows)
+
+
+def _matched_network_rows(
+    fft,
+    search_plan,
+    rows_plan,
+    search_in,
+    search_out,
+    buf,
+    spec,
+    fids,
+    outs,
+    align,
+    shift,
+    search,
+    bins_a,
+    bins_b,
+    ramp,
+    rate,
+    pivot,
+    scale,
+    finite,
+):
+    """The whole compiled one-FFT grid function of a slice in one call (no Python between its
+    steps): write the network input of the FID pairs fids = (OFF, ON[, OFF2, ON2]) (complex64
+    [N, T] each) into outs[p] (float32 [N, 4, W]) with their scale and finiteness into
+    scale[p], finite[p] ([n_pairs, N]), and the B0 shift into shift (float32 [N]).
+
+    The same steps and arithmetic as gabaapp.preproc.features' loop (b0_shift_hz's search,
+    _compiled_ramp_factors, then per chunk ramp_pair_into, the FFT, linear_phase, grid_rows):
+    when `align`, OFF of the first pair (zero-padded into search_in [N, L_s]) is transformed
+    into search_out and search_shift writes shift; otherwise shift holds the shift to apply
+    (zeros: none). Each pair is ramped by exp(2j pi (shift dwell + base) n) into `buf`
+    ([2 n_pairs R, L] complex64, zeros beyond the ramped columns; R spectra per chunk, OFF then
+    ON rows of each pair), transformed into `spec`, and its first W bins written as rows,
+    rotated by the first-order phase rate[i] (ppm - shift[i] / f0 - pivot[i]) where rate has
+    N values (none where it is empty).
+
+    fft: DftiComputeForward (ctypes function: descriptor, input, output addresses) with the
+    committed descriptors search_plan (N rows of L_s) and rows_plan (2 n_pairs R rows of L);
+    search (float64): ref_a, ref_b, step_ppm, f0_mhz and the two windows' ppm (a then b,
+    lengths of bins_a / bins_b); ramp (float64): dwell_s, base cycles (-k0 / L), block, ppm_low,
+    grid step (ppm).
+    """
+    n, n_points = fids[0].shape
+    n_fids = len(fids)
+    rows = buf.shape[0] // n_fids
+    width = outs[0].shape[2]
+    ref_a, ref_b, step_ppm, f0_mhz = search[0], search[1], search[2], search[3]
+    na = bins_a.shape[0]
+    ppm_a = search[4 : 4 + na]
+    ppm_b = search[4 + na : 4 + na + bins_b.shape[0]]
+    dwell, base, block = ramp[0], ramp[1], np.int64(ramp[2])
+    ppm_low, grid_step = ramp[3], ramp[4]
+    if align:
+        search_in[:n, :n_points] = fids[0]
+        if fft(search_plan, search_in.ctypes.data, search_out.ctypes.data) != 0:
+            raise RuntimeError("MKL DFTI forward transform failed")
+        search_shift(
+            search_out, bins_a, ppm_a, ref_a, bins_b, ppm_b, ref_b, step_ppm, f0_mhz, shift
+        )
+    cycles = np.empty(n)
+    for i in range(n):
+        cycles[i] = np.float64(shift[i]) * dwell + base
+    small_q = np.empty((n, n_points // block), dtype=np.complex64)
+    small_r = np.empty((n, block), dtype=np.complex64)
+    ramp_parts(cycles, small_q, small_r)
+    has_phase = rate.shape[0] > 0
+    rot = np.empty((rows, 2 if has_phase else 0, width), dtype=np.float32)
+    phase = np.empty((rows, 2))
+    spec_f = spec.view(np.float32)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        m = stop - start
+        for p in range(n_fids // 2):
+            ramp_pair_into(
+                fids[2 * p],
+                fids[2 * p + 1],
+                small_q,
+                small_r,
+                start,
+                stop,
+                buf[2 * p * rows :],
+                rows,
+            )
+        # rows m..rows-1 of a last, partial chunk hold earlier FIDs: transformed, not used
+        if fft(rows_plan, buf.ctypes.data, spec.ctypes.data) != 0:
+            raise RuntimeError("MKL DFTI forward transform failed")
+        if has_phase:
+            for k in range(m):
+                i = start + k
+                moved = np.float64(shift[i]) / f0_mhz
+                phase[k, 0] = rate[i] * (ppm_low - moved - pivot[i])
+                phase[k, 1] = rate[i] * grid_step
+            linear_phase(phase[:m], rot[:m])
+        for p in range(n_fids // 2):
+            off_f = spec_f[2 * p * rows : 2 * p * rows + m]
+            on_f = spec_f[(2 * p + 1) * rows : (2 * p + 1) * rows + m]
+            sc, fin = grid_rows(off_f, on_f, on_f.view(np.int32), outs[p][start:stop], rot[:m])
+            scale[p, start:stop] = sc
+            finite[p, start:stop] = fin
+
+
+matched_network_rows = jit(_matched_network_rows)

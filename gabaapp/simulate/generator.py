@@ -455,7 +455,12 @@ class SpectrumGenerator:
         out[:, : fid.shape[-1]] += fid
 
     def synthesise(
-        self, conc: torch.Tensor, params: dict[str, torch.Tensor], generator: torch.Generator
+        self,
+        conc: torch.Tensor,
+        params: dict[str, torch.Tensor],
+        generator: torch.Generator,
+        *,
+        scratch: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Return complex FIDs [n, T]: "off", "on" (augmented, noisy) and "clean_off",
         "clean_on" (metabolites only, same line shape, shift and phases, no noise).
@@ -463,6 +468,8 @@ class SpectrumGenerator:
         With empty `params` (augmentation disabled) all four are the basis linear combination.
         The first-order phase is not in these FIDs: `batch` applies it to the network input,
         where it is an exact multiply on the grid (`rotate_first_order`).
+        `scratch=True` (for `batch`, which drops the FIDs once transformed) may return them in
+        buffers that this thread reuses: valid until its next call with scratch=True.
         """
         if not params:
             off, on = self.combine(conc)
@@ -475,7 +482,7 @@ class SpectrumGenerator:
         )
         water = bool((params["water_amplitude"] > 0).any())
         if self._fused and self.grid and (broad or water):
-            return self._fused_grid_fids(conc, params, generator, broad, water)
+            return self._fused_grid_fids(conc, params, generator, broad, water, scratch)
         if self._fused:
             clean_off, clean_on, off, on = self._fused_metabolites(conc, params, broad or water)
             return self._add_nuisances_and_noise(
@@ -656,25 +663,31 @@ class SpectrumGenerator:
             self._nuisance_sizes,
         ]
 
-    def _fused_grid_fids(self, conc, params, generator, broad: bool, water: bool) -> dict:
+    def _fused_grid_fids(
+        self, conc, params, generator, broad: bool, water: bool, scratch: bool = False
+    ) -> dict:
         """Return the four FIDs of `synthesise` at grid sampling with nuisances, made one
         spectrum at a time by `fused.grid_fids` (metabolites, nuisances, noise: the values of
         `_fused_metabolites`, `_fused_grid_nuisances` and `_add_noise` in turn, with the same
-        random draws in the same order)."""
+        random draws in the same order); in this thread's reused buffers when `scratch`."""
         n = conc.shape[0]
         nuisances = self._nuisance_args(conc, params, generator, broad, water)
         seeds = [int(torch.randint(0, 2**62, (1,), generator=generator)) for _ in range(2)]
-        new = lambda: torch.empty((n, self.t_s.shape[0]), dtype=torch.complex64)  # noqa: E731
-        out = {k: new() for k in ("off", "on", "clean_off", "clean_on")}
+        keys = ("clean_off", "clean_on", "off", "on")
+        if scratch:
+            fids, floats = _scratch_fids(n, self.t_s.shape[0])
+        else:
+            fids = torch.empty((4, n, self.t_s.shape[0]), dtype=torch.complex64)
+            floats = torch.view_as_real(fids).view(4, n, -1).numpy()
         fused.grid_fids(
             *self._metabolite_args(conc, params),
             *nuisances,
             np.array(seeds, dtype=np.int64),
             *_np(params["noise_off"], params["noise_on"]),
             self.noise_scale,
-            *(_floats(out[k]) for k in ("clean_off", "clean_on", "off", "on")),
+            *floats,
         )
-        return out
+        return dict(zip(keys, fids, strict=True))
 
     def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
         """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
@@ -844,6 +857,13 @@ class SpectrumGenerator:
         """
         if n < 1:
             raise UsageError(f"batch size must be >= 1, got {n}")
+        with _serial_torch(self.device) as workers:
+            return self._batch(n, generator, with_clean, workers)
+
+    def _batch(
+        self, n: int, generator: torch.Generator, with_clean: bool, workers: int
+    ) -> SynthBatch:
+        """`batch` with torch single-threaded in the calling thread; `workers` slice threads."""
         conc = self.sample_concentrations(n, generator)
         params = self.sample_parameters(n, generator)
         acq, align = self.acquisition, self.config.align
@@ -863,7 +883,8 @@ class SpectrumGenerator:
             sl = slice(starts[i], min(n, starts[i] + chunk))
             g = torch.Generator(device=dev)
             g.manual_seed(seeds[i])
-            fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g)
+            # the FIDs are dropped once transformed: this thread's buffers may hold them
+            fids = self.synthesise(conc[sl], {k: v[sl] for k, v in params.items()}, g, scratch=True)
             same = fids["clean_off"] is fids["off"] and fids["clean_on"] is fids["on"]
             rotated = False
             if with_clean and not same:
@@ -900,7 +921,7 @@ class SpectrumGenerator:
                 outs = (x[sl], clean[sl]) if with_clean else (x[sl],)
                 rotate_first_order(outs, params["phase1_deg_per_ppm"][sl], pivot, moved_ppm)
 
-        _run_slices(work, len(starts), dev)
+        _run_slices(work, len(starts), dev, workers)
         meta = {k: v for k, v in params.items() if k != "extra_level"}
         if params:
             meta["align_shift_hz"] = shift
@@ -969,6 +990,19 @@ def _fused_rows(r: torch.Tensor) -> bool:
         and r.is_contiguous()
         and tuple(r.shape[1:]) == (4, GRID_POINTS)
     )
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch_fids(n: int, t: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Return this thread's FID buffers: complex64 [4, n, t] and its float32 numpy view
+    [4, n, 2t] (kept between slices: no allocation, and their memory stays cached)."""
+    hit = getattr(_SCRATCH, "fids", None)
+    if hit is None or tuple(hit[0].shape) != (4, n, t):
+        fids = torch.empty((4, n, t), dtype=torch.complex64)
+        hit = _SCRATCH.fids = (fids, torch.view_as_real(fids).view(4, n, -1).numpy())
+    return hit
 
 
 def _np(*tensors: torch.Tensor) -> list[np.ndarray]:
@@ -1040,29 +1074,47 @@ def _recycle(buf: mmap.mmap) -> None:
     buf.close()
 
 
-def _run_slices(work, n_slices: int, device: torch.device) -> None:
-    """Call work(i) for i < n_slices: on CPU in worker threads, as many as torch's thread
-    setting, each running torch single-threaded (which avoids OpenMP start-up and barrier
-    costs on small slices) and flushing subnormal floats to zero (FID tails underflow, and
-    subnormal arithmetic is ~40x slower on x86; only values below 1e-38 change). Elsewhere in
-    order. torch's thread setting is restored afterwards; the calling thread's floating-point
-    mode is untouched (it is per thread)."""
+@contextlib.contextmanager
+def _serial_torch(device: torch.device):
+    """Run the body with torch single-threaded in this thread (CPU); yield the thread setting
+    it had (the number of slice workers), restored afterwards.
+
+    A batch's own torch calls in the calling thread are small (parameter draws, gathers), but
+    with several threads some of them open an OpenMP parallel region, and libgomp's team
+    threads then spin-wait for the next region for milliseconds (OMP_WAIT_POLICY unset):
+    on two cores that spinning took CPU time from the slice workers (~12 us per spectrum of
+    user time for the default preset, whose per-metabolite linewidth gather is one such
+    call), and where another job holds the other core the region itself waits for a time
+    slice (~8 ms). Single-threaded, these calls run inline, with the same values.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu":
+        yield threads
+        return
+    torch.set_num_threads(1)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_slices(work, n_slices: int, device: torch.device, workers: int) -> None:
+    """Call work(i) for i < n_slices: on CPU in `workers` worker threads, each running torch
+    single-threaded (which avoids OpenMP start-up and barrier costs on small slices) and
+    flushing subnormal floats to zero (FID tails underflow, and subnormal arithmetic is ~40x
+    slower on x86; only values below 1e-38 change). Elsewhere in order. The calling thread's
+    floating-point mode is untouched (it is per thread)."""
     if device.type != "cpu":
         for i in range(n_slices):
             work(i)
         return
-    threads = torch.get_num_threads()
 
     def in_worker(i: int) -> None:
         torch.set_num_threads(1)
         torch.set_flush_denormal(True)
         work(i)
 
-    torch.set_num_threads(1)
-    try:
-        list(_worker_pool(max(1, threads)).map(in_worker, range(n_slices)))
-    finally:
-        torch.set_num_threads(threads)
+    list(_worker_pool(max(1, workers)).map(in_worker, range(n_slices)))
 
 
 _POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}

@@ -15,7 +15,7 @@ from test_simulate_grid import GRID as GRID_SYNTH
 import gabaapp.simulate.generator as generator_module
 from gabaapp.config import AugmentationConfig, SynthesisConfig
 from gabaapp.errors import DataError
-from gabaapp.preproc import kernels
+from gabaapp.preproc import dfti, kernels
 from gabaapp.preproc.features import network_input, network_input_and_clean
 from gabaapp.simulate import SpectrumGenerator, fused
 from gabaapp.simulate.generator import rotate_first_order
@@ -57,6 +57,60 @@ def test_compiled_grid_function_equals_the_array_api_code(kind, mode, sampling, 
     # the peak search does the same float32 arithmetic; values agree to float32 rounding
     np.testing.assert_allclose(np.asarray(shift_fast), np.asarray(shift_slow), atol=1e-4)
     np.testing.assert_allclose(np.asarray(fast), np.asarray(slow), atol=2e-6)
+
+
+@pytest.fixture()
+def without_dfti(monkeypatch):
+    """Return a function that runs fn() without the DFTI FFTs (gabaapp.preproc.dfti): the
+    compiled loops then take their FFTs from torch.fft, chunk by chunk from Python."""
+
+    def run(fn):
+        with monkeypatch.context() as m:
+            m.setattr(dfti, "available", lambda: False)
+            return fn()
+
+    return run
+
+
+@pytest.mark.skipif(not dfti.available(), reason="torch without MKL's DFTI")
+@pytest.mark.parametrize("mode", ["align", "given-shift", "no-align", "clean-phase1", "clean"])
+def test_one_call_grid_function_equals_the_chunk_loop(mode, without_dfti):
+    # The whole grid function in one compiled call (search, ramps, DFTI FFTs, rows) against
+    # the compiled chunk loop with torch.fft: the same arithmetic, so the same values.
+    n = 21  # not a multiple of the spectra per FFT call (4): a partial last chunk
+    fids = [torch.from_numpy(_fids(GRID, n, s).astype(np.complex64)) for s in range(4)]
+    shift = torch.from_numpy(np.linspace(-7.3, 9.1, n, dtype=np.float32))
+
+    def run():
+        if mode.startswith("clean"):
+            x, c = torch.empty(n, 4, 2048), torch.empty(n, 4, 2048)
+            phase1 = (np.linspace(-0.2, 0.3, n), np.full(n, 3.0)) if mode.endswith("1") else None
+            s = network_input_and_clean(*fids, GRID, align=True, out=x, out_clean=c, phase1=phase1)
+            return torch.cat([x, c]), s
+        kwargs = {"align": mode == "align", "return_shift_hz": True}
+        if mode == "given-shift":
+            kwargs["shift_hz"] = shift
+        return network_input(fids[0], fids[1], GRID, **kwargs)
+
+    one, shift_one = run()
+    loop, shift_loop = without_dfti(run)
+    if mode != "no-align":
+        assert np.abs(shift_one.numpy()).max() > 1.0  # spectra were moved
+    np.testing.assert_allclose(shift_one.numpy(), shift_loop.numpy(), atol=1e-4)
+    np.testing.assert_allclose(one.numpy(), loop.numpy(), atol=2e-6)
+
+
+@pytest.mark.skipif(not dfti.available(), reason="torch without MKL's DFTI")
+@pytest.mark.parametrize("clean", [False, True])
+def test_one_call_grid_function_rejects_non_finite_fids(clean):
+    fids = [torch.from_numpy(_fids(GRID, 9, s).astype(np.complex64)) for s in range(4)]
+    fids[3 if clean else 1][4, 100] = float("nan")
+    x, c = torch.empty(9, 4, 2048), torch.empty(9, 4, 2048)
+    with pytest.raises(DataError, match="NaN or infinite"):
+        if clean:
+            network_input_and_clean(*fids, GRID, align=True, out=x, out_clean=c)
+        else:
+            network_input(fids[0], fids[1], GRID)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")
@@ -147,6 +201,21 @@ def test_recycled_outputs_never_alias_a_live_batch_and_are_fully_overwritten():
     # recycled memory held the first batch; every element was overwritten
     torch.testing.assert_close(third.x, expected_x, rtol=0, atol=0)
     torch.testing.assert_close(third.clean, expected_clean, rtol=0, atol=0)
+
+
+def test_scratch_fids_equal_fresh_ones_and_are_reused():
+    config = SynthesisConfig(sampler="uniform", sampling="grid")  # default augmentations
+    gen = SpectrumGenerator(singlets(ACQ), config, grid_basis=singlets(GRID_SYNTH))
+    g = torch.Generator().manual_seed(4)
+    conc, params = gen.sample_concentrations(12, g), gen.sample_parameters(12, g)
+    fresh = gen.synthesise(conc, params, torch.Generator().manual_seed(9))
+    first = gen.synthesise(conc, params, torch.Generator().manual_seed(9), scratch=True)
+    for key, fid in fresh.items():
+        assert torch.equal(first[key], fid), key
+    pointers = {k: v.data_ptr() for k, v in first.items()}
+    again = gen.synthesise(conc, params, torch.Generator().manual_seed(3), scratch=True)
+    assert {k: v.data_ptr() for k, v in again.items()} == pointers  # the same buffers
+    assert not torch.equal(again["off"], fresh["off"])  # refilled with the new draws
 
 
 @pytest.mark.parametrize("align", [True, False])
