@@ -490,8 +490,8 @@ def _grid_nuisances(
     (values equal to float32 rounding).
 
     consts (float64): centre_ppm, f0_mhz, dwell_s, first_weight, reference height, co-edited
-    height per (fraction / (1 - fraction)) x mm_amplitude x conc_scale (no MM, no co-edited MM); sizes (int64): broad keep, baseline
-    keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
+    height per (fraction / (1 - fraction)) x mm_amplitude x conc_scale (no MM, no co-edited
+    MM); sizes (int64): broad keep, baseline keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
     """
     work = nuisance_scratch(sizes)
     for i in range(conc.shape[0]):
