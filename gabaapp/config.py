@@ -88,7 +88,9 @@ class AugmentationConfig:
     mm_amplitude: tuple[float, float] = (0.0, 0.4)
     # "gaba+": edit-ON co-edits the 3.0 ppm MM (GABA+); "gaba": MM-suppressed editing.
     mm_state: str = "gaba+"
-    # Fraction of the in vivo GABA+ 3.0 ppm DIFF peak that is co-edited MM (0 for "gaba").
+    # Fraction of the GABA+ 3.0 ppm DIFF peak that is co-edited MM at the in vivo MM level
+    # (mm_amplitude = simulate.nuisance.MM_INVIVO_AMPLITUDE; the co-edited MM scales with
+    # mm_amplitude, so none without MM); 0 for "gaba".
     mm_coedited_fraction: tuple[float, float] = (0.35, 0.55)
     # Residual water amplitude relative to the NAA-equivalent signal, and its offset (ppm).
     water_amplitude: tuple[float, float] = (0.0, 5.0)

@@ -490,8 +490,8 @@ def _grid_nuisances(
     (values equal to float32 rounding).
 
     consts (float64): centre_ppm, f0_mhz, dwell_s, first_weight, reference height, co-edited
-    height per (fraction / (1 - fraction)) x conc_scale; sizes (int64): broad keep, baseline
-    keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
+    height per (fraction / (1 - fraction)) x mm_amplitude x conc_scale (no MM, no co-edited
+    MM); sizes (int64): broad keep, baseline keep, water keep, water block. mm_t, co_t: float32 [2 keep] interleaved templates.
     """
     work = nuisance_scratch(sizes)
     for i in range(conc.shape[0]):
@@ -614,7 +614,8 @@ def _nuisance_row(
     co = 0.0
     frac = np.float64(coedited_fraction[i])
     if frac > 0.0:
-        co = frac / (1.0 - frac) * co_unit * conc_scale
+        # co_unit is per unit MM amplitude: the co-edited MM scales with the MM pool
+        co = frac / (1.0 - frac) * co_unit * np.float64(mm_amplitude[i]) * conc_scale
     sh_off = np.float64(shift[i])
     ph_off = np.float64(phase0_deg[i]) * deg
     sh_on = sh_off + np.float64(onoff_shift[i])

@@ -59,6 +59,7 @@ from gabaapp.simulate.noise import normal_pairs
 from gabaapp.simulate.nuisance import (
     BASELINE_FWHM_HZ,
     MM_COEDITED_FWHM_HZ,
+    MM_INVIVO_AMPLITUDE,
     MM_MIN_FWHM_HZ,
     baseline_lines,
     concat_lines,
@@ -286,7 +287,7 @@ class SpectrumGenerator:
                     acq.dwell_s,
                     self.first_weight,
                     self.levels["height"],
-                    self.levels["gaba_diff"] * gaba_invivo,
+                    self.levels["gaba_diff"] * gaba_invivo / MM_INVIVO_AMPLITUDE,
                 ]
             )
             water_block = max(1, int(round(math.sqrt(self._water_keep))))
@@ -476,8 +477,8 @@ class SpectrumGenerator:
             return {"off": off, "on": on, "clean_off": off, "clean_on": on}
         t = self.t_s
         broad = (
+            # the co-edited MM needs MM (its height scales with mm_amplitude)
             bool((params["mm_amplitude"] > 0).any())
-            or bool((params["mm_coedited_fraction"] > 0).any())
             or bool((params["baseline_amplitude"] > 0).any())
         )
         water = bool((params["water_amplitude"] > 0).any())
@@ -601,7 +602,7 @@ class SpectrumGenerator:
             broad_off.append(mm)
             broad_on.append(mm)
         if not self.grid and bool((params["mm_coedited_fraction"] > 0).any()):
-            co_height = self._coedited_height(params["mm_coedited_fraction"], conc_scale)
+            co_height = self._coedited_height(params, conc_scale)
             broad_on.append(mm_coedited_line(co_height, lv["phase_rad"]))
         if not self.grid and bool((params["baseline_amplitude"] > 0).any()):
             base = baseline_lines(
@@ -689,11 +690,15 @@ class SpectrumGenerator:
         )
         return dict(zip(keys, fids, strict=True))
 
-    def _coedited_height(self, fraction: torch.Tensor, conc_scale: torch.Tensor) -> torch.Tensor:
-        """Return the co-edited MM line height [n] that is `fraction` of the in vivo GABA+
-        3.0 ppm DIFF peak (GABA at its mid in vivo ratio to NAA, at this spectrum's scale)."""
+    def _coedited_height(self, params: dict, conc_scale: torch.Tensor) -> torch.Tensor:
+        """Return the co-edited MM line height [n]: at the in vivo MM level
+        (mm_amplitude = MM_INVIVO_AMPLITUDE) it is `mm_coedited_fraction` of the in vivo GABA+
+        3.0 ppm DIFF peak (GABA at its mid in vivo ratio to NAA, at this spectrum's scale), and
+        it scales with mm_amplitude (one macromolecule pool), so it is 0 without MM."""
+        fraction = params["mm_coedited_fraction"]
         gaba_invivo = sum(INVIVO_RATIO_TO_NAA["GABA"]) / 2.0
-        return fraction / (1.0 - fraction) * self.levels["gaba_diff"] * gaba_invivo * conc_scale
+        unit = self.levels["gaba_diff"] * gaba_invivo / MM_INVIVO_AMPLITUDE
+        return fraction / (1.0 - fraction) * unit * params["mm_amplitude"] * conc_scale
 
     def _add_broad_grid(self, off, on, params, scale, conc_scale, generator) -> None:
         """Add MM, co-edited MM and baseline lines to `off` / `on` (in place), grid sampling.
@@ -729,7 +734,7 @@ class SpectrumGenerator:
             )
         base_on = base_off
         if bool((params["mm_coedited_fraction"] > 0).any()):
-            co_height = self._coedited_height(params["mm_coedited_fraction"], conc_scale)
+            co_height = self._coedited_height(params, conc_scale)
             amp = co_height.to(torch.complex64).unsqueeze(-1)
             base_on = base_off + amp * self._coedited_template
         rot = self._rotation(params["shift_hz"], torch.deg2rad(params["phase0_deg"]), keep)

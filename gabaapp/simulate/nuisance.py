@@ -32,6 +32,12 @@ MM_MIN_FWHM_HZ = min(line[1] for line in MM_LINES)
 # (2012); Mullins et al., NeuroImage 86:43 (2014)). Modelled as an extra ON line.
 MM_COEDITED_PPM = 3.00
 MM_COEDITED_FWHM_HZ = 18.0
+# The co-edited MM is the same macromolecule pool as the MM lines visible in edit-OFF (Edden et
+# al. 2012; Cudalbu et al. 2021), so its height scales with the MM amplitude: the sampled
+# co-edited fraction is its share of the GABA+ peak at this in vivo MM level (0.9 ppm MM line
+# height relative to NAA; the centre of the in vivo range of `simulate.bids_dataset`, 0.15-0.35).
+# MM-free spectra (mm_amplitude 0: phantoms, the paper's data) then have no co-edited MM.
+MM_INVIVO_AMPLITUDE = 0.25
 
 # Smooth baseline: a few very broad lines (0.5-1.5 ppm at 3 T) anywhere in 0-5 ppm.
 BASELINE_COMPONENTS = 4

@@ -79,7 +79,7 @@ def test_unknown_parameters_are_not_judged():
 
 
 def test_bundled_cards_cover_both_3t_frequencies():
-    for model in ("yae-v2", "cnn-v1"):
+    for model in ("yae-v3", "cnn-v2"):
         card = json.loads((bundled_model_dir(model) / "card.json").read_text())
         valid_for = card["valid_for"]
         assert valid_for_warnings(_acq(123.2), _pulses(1.9, 7.5), valid_for) == []
@@ -104,7 +104,7 @@ def test_flag_reaches_concentrations_tsv_and_report(tmp_path):
     entities = {"subject": "01", "acquisition": "megapress", "suffix": "svs", "datatype": "mrs"}
     for f0, expected in ((297.2, True), (123.23, False)):
         pre = _preprocessed(f0)
-        q = pipeline.quantify_scan(pre, "cnn", model_dir=bundled_model_dir("cnn-v1"))
+        q = pipeline.quantify_scan(pre, "cnn", model_dir=bundled_model_dir("cnn-v2"))
         assert bool(q.info.get(OUT_OF_DOMAIN_KEY)) is expected
         out = tmp_path / f"out{int(f0)}"
         fragment = pipeline.write_scan_outputs(out, entities, "x_svs.nii.gz", pre, [q])

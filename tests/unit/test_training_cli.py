@@ -130,14 +130,14 @@ def test_init_from_a_bundled_model_fine_tunes_it(tmp_path, basis_file, capsys):
     from gabaapp.pipeline import bundled_model_dir
 
     options = [
-        "--init-from", "cnn-v1", "--basis", str(basis_file), "--n-train", "32", "--n-val", "16",
+        "--init-from", "cnn-v2", "--basis", str(basis_file), "--n-train", "32", "--n-val", "16",
         "--epochs", "1", "--batch-size", "16", "--no-progress",
     ]  # fmt: skip
     assert main(["train", str(tmp_path / "tuned"), *options]) == 0
     card = json.loads((tmp_path / "tuned" / "card.json").read_text())
-    bundled = json.loads((bundled_model_dir("cnn-v1") / "card.json").read_text())
+    bundled = json.loads((bundled_model_dir("cnn-v2") / "card.json").read_text())
     assert card["model"] == "cnn" and card["architecture"] == bundled["architecture"]
-    assert card["initialised_from"]["id"] == "cnn-v1"
+    assert card["initialised_from"]["id"] == "cnn-v2"
     assert card["initialised_from"]["weights_sha256"] == bundled["weights"]["sha256"]
     # The architecture comes from the card: another preset or family is a usage error.
     assert main(["train", str(tmp_path / "b"), *options, "--preset", "cnn_paper"]) == 64

@@ -1,7 +1,7 @@
 """`gabaapp train validate`: phantom datasets through the participant steps, paper metrics.
 
 The dataset is made with the real `gabaapp simulate bids --phantom` command (tiny: 2 coils x 8
-transients), quantified with the bundled cnn-v1 and the LCM baseline. The metrics written
+transients), quantified with the bundled cnn-v2 and the LCM baseline. The metrics written
 are checked against an independent recomputation from the written predictions, and the
 predictions against the notebook API (the participant-level path) on the same file.
 """
@@ -43,7 +43,7 @@ def phantom(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def validated(phantom, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("validation")
-    assert main(["train", "validate", "cnn-v1", "lcm", str(phantom), "--out", str(out)]) == 0
+    assert main(["train", "validate", "cnn-v2", "lcm", str(phantom), "--out", str(out)]) == 0
     return out
 
 
@@ -64,7 +64,7 @@ def test_metrics_equal_independent_recomputation(validated, phantom, capsys):
     }
     truth = {r["participant_id"]: r for r in _read_tsv(phantom / "participants.tsv")}
     cols = [m.lower() for m in METABOLITES]
-    for model in ("cnn-v1", "lcm"):
+    for model in ("cnn-v2", "lcm"):
         rows = [r for r in preds if r["model"] == model]
         assert len(rows) == N_PARTICIPANTS
         # truth in the predictions table is exactly participants.tsv
@@ -92,9 +92,9 @@ def test_metrics_equal_independent_recomputation(validated, phantom, capsys):
     lcm = metrics[("ph", "lcm", "GABA")]
     assert float(lcm["mae"]) < 0.5 * float(lcm["trivial_mae"])
     sidecar = json.loads((validated / "validation_metrics.json").read_text())
-    assert set(sidecar["Models"]) == {"cnn-v1", "lcm"}
+    assert set(sidecar["Models"]) == {"cnn-v2", "lcm"}
     assert sidecar["Metrics"]["ph/lcm"]["GABA"]["mae"] == pytest.approx(float(lcm["mae"]), rel=1e-5)
-    assert (validated / "cnn-v1_ph.png").stat().st_size > 1000
+    assert (validated / "cnn-v2_ph.png").stat().st_size > 1000
     assert (validated / "lcm_ph.png").stat().st_size > 1000
 
 
@@ -130,9 +130,9 @@ def test_dataset_without_truth_is_a_data_error(phantom, tmp_path):
 def test_split_targets_tells_models_from_datasets(phantom, tmp_path):
     from gabaapp.pipeline import bundled_model_dir
 
-    cnn_dir = bundled_model_dir("cnn-v1")
+    cnn_dir = bundled_model_dir("cnn-v2")
     models, datasets = split_targets([str(cnn_dir), str(phantom), "lcm", "yae"])
-    assert [m.label for m in models] == ["cnn-v1", "lcm", "yae-v2"]
+    assert [m.label for m in models] == ["cnn-v2", "lcm", "yae-v3"]
     assert [m.family for m in models] == ["cnn", "lcm", "yae"]
     assert datasets == [phantom]
     with pytest.raises(UsageError, match="dataset"):
