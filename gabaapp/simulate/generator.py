@@ -1076,7 +1076,9 @@ def _recycle(buf: mmap.mmap) -> None:
         if sum(len(b) for b in _RECYCLED) + len(buf) <= _RECYCLE_MAX_BYTES:
             _RECYCLED.append(buf)
             return
-    buf.close()
+    # Not kept: drop it without close(). This runs while the dying array still holds its
+    # buffer export (weakref callbacks run before numpy releases the base), so close() would
+    # raise BufferError; the map is unmapped when its last reference goes, right after.
 
 
 @contextlib.contextmanager
