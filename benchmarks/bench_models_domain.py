@@ -57,7 +57,7 @@ def main() -> None:
             MegaPressSequence.preset("siemens")
         ),
     }
-    dirs = args.model_dirs or [MODELS / "yae-v3", MODELS / "cnn-v2"]
+    dirs = args.model_dirs or [MODELS / "yae-v4", MODELS / "cnn-v2"]
     models = {d.name: load_model(d)[0] for d in dirs}
     out = {"seed": SEED, "n": args.n, "augmentation": "as the fida set", "rows": {}}
     for name, basis in bases.items():

@@ -48,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model_dirs", nargs="*", type=Path)
     args = ap.parse_args()
-    dirs = args.model_dirs or [MODELS / "yae-v3", MODELS / "cnn-v2"]
+    dirs = args.model_dirs or [MODELS / "yae-v4", MODELS / "cnn-v2"]
     bases = {
         "default (paper preset)": default_basis(),
         "siemens": cached_basis(MegaPressSequence.preset("siemens")),

@@ -10,7 +10,7 @@ Writes benchmarks/results/bench_models_phantom.json (+ the validation tables und
 benchmarks/results/phantom_validation/).
 Run:
     .venv/bin/python benchmarks/bench_models_phantom.py [--participants 12] [--coils 8]
-        [--transients 64] [--models yae-v3 cnn-v2 lcm] [--tag NAME]
+        [--transients 64] [--models yae-v4 cnn-v2 lcm] [--tag NAME]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--coils", type=int, default=8)
     ap.add_argument("--transients", type=int, default=64)
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument("--models", nargs="+", default=["yae-v3", "cnn-v2", "lcm"])
+    ap.add_argument("--models", nargs="+", default=["yae-v4", "cnn-v2", "lcm"])
     ap.add_argument("--tag", default="", help="suffix of the result names (other sizes)")
     args = ap.parse_args()
 

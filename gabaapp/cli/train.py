@@ -94,7 +94,7 @@ def build_train_parser() -> argparse.ArgumentParser:
         dest="init_from",
         metavar="MODEL",
         help="start from this model's weights (a folder with card.json or a bundled id such as "
-        "yae-v3) to fine-tune it, e.g. for another sequence; its family and architecture are "
+        "yae-v4) to fine-tune it, e.g. for another sequence; its family and architecture are "
         "used ([model] may set only q_weight_start and q_weight_ramp_epochs)",
     )
     p.add_argument(
@@ -367,7 +367,7 @@ def build_validate_parser() -> argparse.ArgumentParser:
         "targets",
         nargs="+",
         metavar="MODEL_OR_BIDS_DIR",
-        help="models (a folder with card.json, 'lcm', or a bundled model such as yae-v3) "
+        help="models (a folder with card.json, 'lcm', or a bundled model such as yae-v4) "
         "and phantom datasets (a folder with dataset_description.json), in any order",
     )
     p.add_argument("--out", type=Path, default=Path("validation"), help="output folder")

@@ -9,7 +9,7 @@ median predictor's MAE, regression). This mirrors the paper's evaluation on its 
 spectra (Ma et al., arXiv:2602.20289, paper-notes §1.2), per dataset and pooled.
 
 A model is a folder holding card.json (trained weights), `lcm` (the built-in linear-combination
-baseline, gabaapp.lcm) or the name of a bundled model (its id, e.g. `yae-v3`, or its family,
+baseline, gabaapp.lcm) or the name of a bundled model (its id, e.g. `yae-v4`, or its family,
 e.g. `yae`). A dataset is a folder holding dataset_description.json.
 """
 
@@ -92,7 +92,7 @@ def split_targets(targets: Sequence[str | Path]) -> tuple[list[ModelSpec], list[
         else:
             models.append(model_spec(t))
     if not models:
-        raise UsageError("name at least one model: a folder with card.json, 'lcm' or yae-v3")
+        raise UsageError("name at least one model: a folder with card.json, 'lcm' or yae-v4")
     if not datasets:
         raise UsageError(
             "name at least one phantom BIDS dataset (a folder with dataset_description.json)"

@@ -79,7 +79,7 @@ def test_unknown_parameters_are_not_judged():
 
 
 def test_bundled_cards_cover_both_3t_frequencies():
-    for model in ("yae-v3", "cnn-v2"):
+    for model in ("yae-v4", "cnn-v2"):
         card = json.loads((bundled_model_dir(model) / "card.json").read_text())
         valid_for = card["valid_for"]
         assert valid_for_warnings(_acq(123.2), _pulses(1.9, 7.5), valid_for) == []

@@ -132,7 +132,7 @@ def test_split_targets_tells_models_from_datasets(phantom, tmp_path):
 
     cnn_dir = bundled_model_dir("cnn-v2")
     models, datasets = split_targets([str(cnn_dir), str(phantom), "lcm", "yae"])
-    assert [m.label for m in models] == ["cnn-v2", "lcm", "yae-v3"]
+    assert [m.label for m in models] == ["cnn-v2", "lcm", "yae-v4"]
     assert [m.family for m in models] == ["cnn", "lcm", "yae"]
     assert datasets == [phantom]
     with pytest.raises(UsageError, match="dataset"):
