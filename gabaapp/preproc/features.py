@@ -470,15 +470,10 @@ def _compiled_matched_rows(
     fft_len, _ = match
     cdtype, _ = _dtypes(xp, pairs[0][0])
     fids = [xp.astype(f, cdtype, copy=False) for pair in pairs for f in pair]
-    views = _cpu_views(*fids, *outs)
-    if (
-        views is None
-        or any(v.dtype != np.complex64 for v in views[: len(fids)])
-        or not all(v.flags.c_contiguous for v in views)
-        or len({v.shape for v in views[: len(fids)]}) != 1
-    ):
+    views = _compiled_loop_views(fids, outs)
+    if views is None:
         return False
-    fid_v, out_v = views[: len(fids)], views[len(fids) :]
+    fid_v, out_v = views
     n, n_points = fid_v[0].shape
     q_v, r_v, block = _compiled_ramp_factors(n, acquisition, shift_hz, match)
     rows = min(ROWS_PER_FFT, n)
@@ -529,15 +524,10 @@ def _one_call_rows(xp, pairs, acquisition: Acquisition, align, given, match, out
     fids = [f for pair in pairs for f in pair]
     if not all(_use_dfti(f) for f in fids):
         return None
-    views = _cpu_views(*fids, *outs)
-    if (
-        views is None
-        or any(v.dtype != np.complex64 for v in views[: len(fids)])
-        or not all(v.flags.c_contiguous for v in views)
-        or len({v.shape for v in views[: len(fids)]}) != 1
-    ):
+    views = _compiled_loop_views(fids, outs)
+    if views is None:
         return None
-    fid_v, out_v = views[: len(fids)], views[len(fids) :]
+    fid_v, out_v = views
     n, n_points = fid_v[0].shape
     if n == 0:
         return None
@@ -716,6 +706,20 @@ def _cpu_views(*arrays):
         else:
             return None
     return views
+
+
+def _compiled_loop_views(fids, outs):
+    """Return (FID views, output views) as numpy arrays sharing memory when the compiled loops
+    can take them (CPU, complex64 FIDs of one shape, everything C-contiguous), else None."""
+    views = _cpu_views(*fids, *outs)
+    if (
+        views is None
+        or any(v.dtype != np.complex64 for v in views[: len(fids)])
+        or not all(v.flags.c_contiguous for v in views)
+        or len({v.shape for v in views[: len(fids)]}) != 1
+    ):
+        return None
+    return views[: len(fids)], views[len(fids) :]
 
 
 def _padded_buffer(xp, like, shape, n_blocks: int, block: int, cdtype, dev):
