@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from gabaapp.__about__ import __version__
+from gabaapp.atomic import write_text_atomic
 from gabaapp.constants import METABOLITES
 from gabaapp.errors import NoInputError
-from gabaapp.io.atomic import write_text_atomic
 from gabaapp.pipeline import ERRORS_DIR
 from gabaapp.report import figures, html
 from gabaapp.report.qc import THRESHOLDS

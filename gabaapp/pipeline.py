@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from gabaapp.__about__ import __version__
+from gabaapp.atomic import write_text_atomic
 from gabaapp.config import PRECISIONS
 from gabaapp.constants import (
     DIM_EDIT,
@@ -43,7 +44,6 @@ from gabaapp.constants import (
     METABOLITES,
 )
 from gabaapp.errors import DataError, NoInputError, UsageError
-from gabaapp.io.atomic import write_text_atomic
 from gabaapp.io.derivatives import derivative_name, derivative_path, write_json
 from gabaapp.io.nifti_mrs import load_nifti_mrs, save_nifti_mrs
 from gabaapp.report import figures, html, methods, qc, tables

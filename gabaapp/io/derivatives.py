@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gabaapp.io.atomic import write_text_atomic
+from gabaapp.atomic import write_text_atomic
 
 # Entity order of BIDS file names (BIDS entity table), MRS-relevant ones included. Keys are
 # the short name used in file names; pybids' long names map onto them.

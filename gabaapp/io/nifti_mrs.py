@@ -41,9 +41,9 @@ import numpy as np
 from nifti_mrs import validator as nmrs_validator
 from nifti_mrs.definitions import nifti_mrs_version as _NMRS_VERSION
 
+from gabaapp.atomic import atomic_path
 from gabaapp.constants import DIM_COIL, DIM_DYN, DIM_EDIT, DIM_TIME, WATER_PPM
 from gabaapp.errors import DataError, NoInputError
-from gabaapp.io.atomic import atomic_path
 from gabaapp.io.editing import edit_order, unwrap_value
 from gabaapp.spectra import Acquisition, FIDs
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,9 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from gabaapp.__about__ import __version__
+from gabaapp.atomic import write_bytes_atomic
 from gabaapp.constants import GRID_POINTS, GRID_PPM_HIGH, GRID_PPM_LOW, GRID_ROWS, METABOLITES
-from gabaapp.errors import DataError, NoInputError, OutputWriteError
+from gabaapp.errors import DataError, NoInputError
 from gabaapp.models.registry import build_model, config_to_dict, n_parameters
 
 logger = logging.getLogger(__name__)
@@ -79,20 +78,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it into place."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputWriteError(
-            f"cannot write {path}: {err}; check the folder and free space"
-        ) from err
-
-
 def save_model(
     model_dir: str | Path, name: str, model: nn.Module, card_fields: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -118,8 +103,8 @@ def save_model(
         "limitations": list(LIMITATIONS),
     }
     card.update(card_fields or {})
-    _atomic_write(model_dir / WEIGHTS_NAME, blob)
-    _atomic_write(model_dir / CARD_NAME, (json.dumps(card, indent=2) + "\n").encode())
+    write_bytes_atomic(model_dir / WEIGHTS_NAME, blob)
+    write_bytes_atomic(model_dir / CARD_NAME, (json.dumps(card, indent=2) + "\n").encode())
     return card
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from gabaapp.atomic import atomic_path
 from gabaapp.constants import METABOLITES
 from gabaapp.errors import DataError, NoInputError, UsageError
 from gabaapp.physics.megapress import simulate_spin_system
@@ -97,21 +97,13 @@ def save_basis(basis: Basis, path: str | os.PathLike, *, dtype=np.complex128) ->
         },
         "meta": basis.meta,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(
-                fh,
-                header=np.array(json.dumps(header)),
-                off=basis.off.astype(dtype),
-                on=basis.on.astype(dtype),
-            )
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a basis is shareable data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            header=np.array(json.dumps(header)),
+            off=basis.off.astype(dtype),
+            on=basis.on.astype(dtype),
+        )
     return path
 
 

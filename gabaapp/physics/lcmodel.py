@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gabaapp.atomic import write_text_atomic
 from gabaapp.errors import UsageError
 from gabaapp.spectra import Basis
 
@@ -77,12 +78,7 @@ def write_lcmodel_basis(
         ]
         body.append("\n".join(header) + "\n")
         body.append(_fmt(np.fft.fft(fids[i])))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(body))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, "".join(body))
 
 
 def read_lcmodel_basis(path: str | os.PathLike) -> dict[str, np.ndarray]:

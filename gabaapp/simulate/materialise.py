@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gabaapp.atomic import atomic_path
 from gabaapp.config import SynthesisConfig
 from gabaapp.errors import DataError, NoInputError
-from gabaapp.io.atomic import atomic_path
 from gabaapp.simulate.generator import SpectrumGenerator, SynthBatch
 from gabaapp.spectra import Basis
 

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from gabaapp.atomic import atomic_path
 from gabaapp.config import TrainConfig
 from gabaapp.errors import CannotCreateOutputError, DataError, UsageError
-from gabaapp.io.atomic import atomic_path
 from gabaapp.models.card import save_model
 from gabaapp.models.inference import predict
 from gabaapp.models.registry import build_model, config_to_dict

@@ -1,7 +1,9 @@
 """Write files atomically: under a temporary sibling name, then `os.replace` onto the target.
 
 A crash or a full disk never leaves a half-written output under its final name, and readers
-of the output directory never see partial files.
+of the output directory never see partial files. Kept at the bottom layer (beside `errors`) so
+that every package that writes files (io, physics, models, training, ...) shares this one
+implementation.
 """
 
 from __future__ import annotations
@@ -39,4 +41,11 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically; return the path."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` atomically; return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
     return Path(path)
