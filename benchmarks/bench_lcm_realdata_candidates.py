@@ -16,7 +16,12 @@ ppm) and at 3.98 ppm (FWHM 0.36 ppm) (the positions and 7 T widths of Bell et al
 metabolite-nulled spectra of Povazan et al. 2015), and at 3.75 and 4.0 ppm (FWHM 0.1 ppm);
 "water_lineshape": every basis FID multiplied by the non-Voigt part of the eddy-current
 corrected water reference's magnitude (|water| / its fitted Voigt envelope), the metabolites'
-B0 line shape measured on water (Philips only).
+B0 line shape measured on water (Philips only); "water_suppression_notch_W": every basis
+spectrum multiplied by 1 - exp(-4 ln 2 ((ppm - 4.65) / W)^2), a Gaussian notch of FWHM W ppm at
+water, a first approximation of the partial saturation that water-suppression pulses (CHESS,
+Haase et al. 1985; VAPOR, Tkac et al. 1999) leave on resonances within ~1 ppm of water (Cr
+CH2 3.92, mI 4.06, Glx alpha 3.75, PE/Asc ~4.0); the simulated basis assumes none. The
+vendors' suppression bandwidths are not in the headers; W is a grid, not a fit.
 
     .venv/bin/python benchmarks/bench_lcm_realdata_candidates.py
 """
@@ -50,6 +55,7 @@ from scipy.optimize import least_squares
 
 import gabaapp.lcm.fit as lcm_fit
 from gabaapp.config import LcmConfig
+from gabaapp.constants import WATER_PPM
 from gabaapp.io.nifti_mrs import load_nifti_mrs
 from gabaapp.lcm.mm import MMComponent
 from gabaapp.lcm.noise import noise_sd
@@ -59,9 +65,10 @@ from gabaapp.physics.sequence import MegaPressSequence
 from gabaapp.physics.spins import spin_system_from_dict
 from gabaapp.preproc.echo import remove_late_echo
 from gabaapp.preproc.eddy import eddy_current_phase
-from gabaapp.spectra import Basis
+from gabaapp.spectra import Basis, fid_to_spectrum, spectrum_to_fid
 
 RESULTS = REPO / "benchmarks" / "results" / "lcm_realdata_candidates.json"
+NOTCH_FWHM_PPM = (0.6, 0.8, 1.0, 1.2)
 TE1_MS = {"siemens_rda": 15.1, "philips_sdat": 14.2, "philips_sdat_sub02": 14.2}
 _S = ("single",)
 CR_CH2 = {
@@ -124,6 +131,15 @@ def water_lineshape(name: str, fmt: str, acq, out: Path) -> np.ndarray | None:
     return d
 
 
+def notched(basis: Basis, acq, fwhm_ppm: float) -> Basis:
+    """Return `basis` with every spectrum multiplied by a Gaussian notch of FWHM `fwhm_ppm`
+    at water (depth 1): signal near water partly saturated by the water suppression."""
+    ppm = acq.ppm_axis()
+    keep = 1.0 - np.exp(-4 * np.log(2) * ((ppm - WATER_PPM) / fwhm_ppm) ** 2)
+    off = np.array([spectrum_to_fid(fid_to_spectrum(f) * keep) for f in basis.off])
+    return Basis(basis.names, off, off, basis.acquisition, f"notch {fwhm_ppm}")
+
+
 def main() -> int:
     config = LcmConfig(include_mm=True)
     variants = {
@@ -141,6 +157,7 @@ def main() -> int:
             (MMComponent("MM375", 3.75, 0.1, _S), MMComponent("MM400", 4.0, 0.1, _S)),
         ),
         "water_lineshape": (config, "water"),
+        **{f"water_suppression_notch_{w:g}ppm": (config, ("notch", w)) for w in NOTCH_FWHM_PPM},
     }
     out: dict[str, object] = {
         "te1_ms": TE1_MS,
@@ -159,6 +176,8 @@ def main() -> int:
                 b, mm = basis, ()
                 if extra == "crch2":
                     b = minus_cr_ch2(basis, acq, TE1_MS[name])
+                elif isinstance(extra, tuple) and extra[0] == "notch":
+                    b = notched(basis, acq, extra[1])
                 elif extra == "water":
                     d = water_lineshape(name, fmt, acq, Path(tmp))
                     if d is None:
