@@ -10,6 +10,13 @@ benchmarks/results/lcm_realdata.json, for the default model (individual shifts, 
 "gaussian" MM set), the same with mm_set="lcmodel", and without individual shifts (the
 model before them).
 
+"preprocessed" fits what gabaapp itself fits: the output of its own pre-processing chain for
+unedited scans (gabaapp.preproc.chain.preprocess_unedited, default PreprocConfig), given the
+scan's water reference where one exists (both Philips subjects have one, the Siemens RDA has
+none): Klose eddy-current correction with the water phase, HLSVD residual-water removal,
+zero-order phasing and frequency referencing. The "default" rows fit the plain average, as
+before. "preprocessed_echo_removed" adds gabaapp.preproc.echo.remove_late_echo (opt-in).
+
 Is the residual noise-like? Besides the SD ratio, the fit reports the residual's lag-1
 autocorrelation and a Ljung-Box test against what a correct model's residual shows
 (gabaapp.lcm.whiteness); as a reference, `--null N` fits N parametric-bootstrap copies of
@@ -51,6 +58,7 @@ from gabaapp.lcm.noise import noise_sd
 from gabaapp.physics.megapress import simulate_spin_system
 from gabaapp.physics.sequence import MegaPressSequence
 from gabaapp.physics.spins import available_metabolites, load_spin_system
+from gabaapp.preproc.chain import preprocess_unedited
 from gabaapp.preproc.echo import remove_late_echo
 from gabaapp.spectra import Basis, fid_to_spectrum, spectrum_to_fid
 
@@ -72,6 +80,18 @@ NOISE_SECTION_S = {
     "siemens_rda": (0.3, 0.55),
     "philips_sdat": (0.6, 1.0),
     "philips_sdat_sub02": (0.6, 1.0),
+}
+# Unsuppressed water references of the same scans (None: the scan has none).
+WATER = {
+    "siemens_rda": None,
+    "philips_sdat": [
+        "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press-ref/sub-01_PRESS_35_ref.sdat",
+        "osprey_philips/UnEdited/sub-01/ses-01/mrs/sub-01_ses-01_press-ref/sub-01_PRESS_35_ref.spar",
+    ],
+    "philips_sdat_sub02": [
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press-ref/sub-02_PRESS_35_ref.sdat",
+        "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press-ref/sub-02_PRESS_35_ref.spar",
+    ],
 }
 REAL = {
     "siemens_rda": ["rda", "suspect_siemens_press/SVS_30.rda"],
@@ -102,6 +122,21 @@ def load(name: str, fmt: str, files: list[str], out: Path):
     off, on = zip(*pairs, strict=True)
     basis = Basis(tuple(names), np.array(off), np.array(on), seq.acquisition(), seq.hash())
     return fids.data.reshape(-1, acq.n_points).mean(axis=0), acq, basis
+
+
+def preprocessed(name: str, fmt: str, out: Path):
+    """Return (FID, preprocessing QC) of gabaapp's own unedited chain on scan `name` (after
+    `load`), with its water reference where it has one."""
+    metab = load_nifti_mrs(out / f"{name}.nii.gz")
+    water = None
+    if WATER[name]:
+        spec2nii = Path(sys.executable).with_name("spec2nii")
+        files = (str(SHARED / f) for f in WATER[name])
+        cmd = [str(spec2nii), fmt, "-o", str(out), "-f", f"{name}_ref", *files]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        water = load_nifti_mrs(out / f"{name}_ref.nii.gz")
+    result = preprocess_unedited(metab, water)
+    return result.off, result.qc
 
 
 def band_ratios(r, width_ppm: float = 0.1) -> dict[str, float]:
@@ -176,6 +211,30 @@ def late_power(r, f0_mhz: float, t_min_s: float = 0.2) -> float:
     t_s = np.fft.fftfreq(res.size, d=(r.ppm[1] - r.ppm[0]) * f0_mhz)
     pseudo = np.fft.ifft(np.fft.ifftshift(res)) * np.sqrt(res.size)
     return float(np.mean(np.abs(pseudo[np.abs(t_s) > t_min_s]) ** 2) / 2)
+
+
+def mid_time_power_by_band(
+    r, f0_mhz: float, width_ppm: float = 0.4, t_s: tuple[float, float] = (0.04, 0.1)
+) -> dict[str, float]:
+    """Return, per `width_ppm` band of the fit window, the residual's power / noise variance at
+    pseudo-times t_s (white noise: 1).
+
+    The residual is Hann-windowed to the band and inverse-transformed; its power at 40-100 ms,
+    where the residual of these fits is largest (the lines still ring there, the baseline
+    no longer reaches), says which band holds the misfit of line positions and shapes.
+    """
+    res = r.residual["single"] / r.noise_sd["single"]
+    out = {}
+    for lo in np.arange(r.ppm[0], r.ppm[-1] - 1e-9, width_ppm):
+        sel = np.flatnonzero((r.ppm >= lo) & (r.ppm < lo + width_ppm))
+        w = np.zeros(res.size)
+        w[sel] = np.hanning(sel.size + 2)[1:-1]
+        t = np.fft.fftfreq(res.size, d=(r.ppm[1] - r.ppm[0]) * f0_mhz)
+        pseudo = np.fft.ifft(np.fft.ifftshift(res * w)) * np.sqrt(res.size)
+        keep = (np.abs(t) >= t_s[0]) & (np.abs(t) < t_s[1])
+        power = np.mean(np.abs(pseudo[keep]) ** 2) / 2 * res.size / np.sum(w**2)
+        out[f"{lo:.1f}-{lo + width_ppm:.1f}"] = float(power)
+    return out
 
 
 def plot(r, name: str, folder: Path, tag: str = "") -> None:
@@ -279,6 +338,7 @@ def summarise(r, acq, cpu_s: float) -> dict[str, object]:
         "residual_to_noise_by_band": band_ratios(r),
         "noise_sd": r.noise_sd["single"],
         "late_residual_power": late_power(r, acq.f0_mhz),
+        "residual_power_40_100_ms_by_band": mid_time_power_by_band(r, acq.f0_mhz),
         "baseline_stiffness": r.baseline_stiffness,
         "tnaa_to_tcr": (a["NAA"] + a["NAAG"]) / tcr,
         "glx_to_tcr": (a["Glu"] + a["Gln"]) / tcr,
@@ -314,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         "mm_set_lcmodel": replace(config, mm_set="lcmodel"),
         "no_individual_shifts": replace(config, individual_shifts="off"),
         "echo_removed": config,
+        "preprocessed": config,
+        "preprocessed_echo_removed": config,
     }
     results = RESULTS if args.lineshape == "voigt" else RESULTS.with_name("lcm_realdata_free.json")
     out: dict[str, object] = {
@@ -342,15 +404,29 @@ def main(argv: list[str] | None = None) -> int:
             row["echo_bands"] = [
                 {k: getattr(b, k) for k in b.__dataclass_fields__} for b in echo.bands
             ]
+            pre, qc = preprocessed(name, fmt, Path(tmp))
+            row["preprocessing_qc"] = {
+                k: qc[k] for k in ("water_reference_used", "eddy_current_corrected") if k in qc
+            }
+            pre_clean, pre_echo = remove_late_echo(
+                pre, acq, noise_sd(pre, acq, config.noise_ppm_ranges)
+            )
+            row["preprocessed_echo_bands"] = [
+                {k: getattr(b, k) for k in b.__dataclass_fields__} for b in pre_echo.bands
+            ]
+            inputs = {
+                "echo_removed": (clean, echo),
+                "preprocessed": (pre, None),
+                "preprocessed_echo_removed": (pre_clean, pre_echo),
+            }
             for label, cfg in variants.items():
+                x, found = inputs.get(label, (fid, None))
                 t0 = time.process_time()
-                r = fit_spectrum(
-                    clean if label == "echo_removed" else fid, acq, basis, basis.names, cfg
-                )
+                r = fit_spectrum(x, acq, basis, basis.names, cfg)
                 cpu_s = time.process_time() - t0
                 row[label] = summarise(r, acq, cpu_s)
-                if label == "default" and args.null:
-                    row["null_default"] = null_fits(r, fid, acq, basis, cfg, args.null)
+                if label in ("default", "preprocessed") and args.null:
+                    row[f"null_{label}"] = null_fits(r, x, acq, basis, cfg, args.null)
                 print(
                     f"{name} {label}: residual/noise {r.residual_to_noise['single']:.2f} "
                     f"(1.0-3.4 ppm {row[label]['residual_to_noise_1.0_3.4_ppm']:.2f}), "
@@ -361,13 +437,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"Ljung-Box p {r.residual_whiteness['single']['p_value']:.1e}, CPU {cpu_s:.2f} s",
                     flush=True,
                 )
-                # the echo-removed figure only where an echo was found
-                if args.plot and (label == "default" or (label == "echo_removed" and echo.bands)):
-                    plot(r, name, args.plot, "" if label == "default" else " echo removed")
-            if "null_default" in row:
-                print(
-                    f"{name} null (correct model, white noise): {row['null_default']}", flush=True
-                )
+                # echo-removed figures only where an echo was found
+                plotted = label in ("default", *inputs)
+                if args.plot and plotted and (found is None or found.bands):
+                    tag = "" if label == "default" else " " + label.replace("_", " ")
+                    plot(r, name, args.plot, tag)
+            for key in ("null_default", "null_preprocessed"):
+                if key in row:
+                    print(f"{name} {key} (correct model, white noise): {row[key]}", flush=True)
             out[name] = row
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
