@@ -89,6 +89,11 @@ class Problem:
         self.n_groups, self.n_amp, _ = self.columns.shape
         self.n_win = self.window.size
         self.n_rows = 2 * self.n_win * len(self.observations)  # real then imaginary parts
+        # The window's points in the unshifted FFT output: fftshift(X)[i] = X[(i - N//2) % N],
+        # so gathering them skips the fftshift copy of every evaluation.
+        n_t = self.time_s.size
+        self.fft_take = (self.window - n_t // 2) % n_t
+        self.time_step = _uniform_step(self.time_s)
         self._build_baseline()
         self._build_kernel()
         self._build_column_shifts()
@@ -105,6 +110,7 @@ class Problem:
         self.n_cw = self.n_cs if self.column_width_sd_hz > 0 else 0
         self.cw_start = self.cs_start + self.n_cs
         self.n_theta = self.cw_start + self.n_cw
+        self.kernel_take = None  # set below when the kernel offsets are on the DFT grid
         if not self.n_k:
             self.kernel_phasors = np.zeros((0, self.time_s.size), complex)
             self.kernel_pen_matrix = np.zeros((0, self.n_theta))
@@ -113,7 +119,18 @@ class Problem:
         # A shift by j bins of the DFT grid is the exact product of the FID with
         # exp(2 pi i j df t): the convolution is exact (circular, far from the window edges).
         # Line shape L(t) = sum_j k_j exp(2 pi i f_j t) = 1 + sum_{j != 0} k_j (phasor_j - 1).
-        self.kernel_phasors = np.exp(2j * np.pi * np.outer(offsets, self.time_s)) - 1.0
+        self.kernel_phasors = _exponentials(2j * np.pi * offsets, self.time_s, self.time_step) - 1.0
+        # On a uniform time grid from 0 with offsets on the DFT grid, FFT(x phasor_j)[k] is
+        # FFT(x)[k - j] (the shift theorem, exact for the DFT): the kernel derivatives are
+        # shifted copies of one FFT instead of one FFT each. None: not on the grid.
+        t, n_t = self.time_s, self.time_s.size
+        if n_t > 1 and t[0] == 0.0:
+            dt = t[1] - t[0]
+            bins = offsets * n_t * dt
+            uniform = np.allclose(np.diff(t), dt, rtol=1e-9, atol=0.0)
+            if uniform and np.allclose(bins, np.round(bins), rtol=0.0, atol=1e-9):
+                j = np.round(bins).astype(int)
+                self.kernel_take = (self.fft_take[None, :] - j[:, None]) % n_t
         # Second differences of the full kernel padded with a zero at each end (it must fade
         # out): D2 E x, with E mapping free values x to k - e_0 (k_0 = 1 - sum x).
         order = np.argsort(offsets)
@@ -186,8 +203,11 @@ class Problem:
             rates = rates - np.pi * theta[self.cw_start : self.cw_start + self.n_cw]
         cache = getattr(self, "_shift_cache", None)  # solver calls repeat the same theta
         if cache is None or cache[0] != g or not np.array_equal(cache[1], rates):
-            cols = self.columns[g].copy()
-            cols[self.shifted] *= _exponentials(rates, self.time_s)
+            if self.n_cs == self.n_amp:
+                cols = self.columns[g] * _exponentials(rates, self.time_s, self.time_step)
+            else:
+                cols = self.columns[g].copy()
+                cols[self.shifted] *= _exponentials(rates, self.time_s, self.time_step)
             self._shift_cache = cache = (g, rates.copy(), cols)
         return cache[2]
 
@@ -232,27 +252,55 @@ class Problem:
         self.q_data, self.q_pen = q[: self.n_rows], q[self.n_rows :]
         self.r_bl = r
         self.n_spl = n_spl
+        # One group, one observation: the real and imaginary rows have their own, identical
+        # baseline blocks, so the projector is block-diagonal; `project` applies it per block
+        # from the QR of one block (half the work, the same projector).
+        self.q_block = None
+        if self.n_groups == 1 and len(self.observations) == 1:
+            w = self.observations[0].weight
+            q1, _ = np.linalg.qr(np.vstack([w * self.baseline, self.penalty]))
+            self.q_block = (q1[: self.n_win], q1[self.n_win :])
 
     # ----- forward model ---------------------------------------------------------------------
+    def _decay(self, theta: np.ndarray, g: int) -> np.ndarray:
+        """Return group g's Voigt decay and shift factor exp(...) [N] (without the kernel)."""
+        lorentz_hz, gauss_var = theta[0], theta[1]
+        shift_hz = theta[N_SHARED + N_PER_GROUP * g]
+        t = self.time_s
+        return np.exp(
+            (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
+            - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
+        )
+
+    def _time_columns(self, theta: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Return per group (columns x decay x line shape [n_amp, N], their spectra in the
+        window before the phase [n_amp, n_win], decay [N], shifted columns [n_amp, N]).
+
+        Cached for the last theta: the solver asks for the Jacobian at the point whose
+        residual it has just evaluated, and the derivatives reuse these products.
+        """
+        cache = getattr(self, "_col_cache", None)
+        if cache is not None and np.array_equal(cache[0], theta):
+            return cache[1]
+        shape = self.lineshape(theta) if self.n_k else None
+        out = []
+        for g in range(self.n_groups):
+            decay = self._decay(theta, g)
+            cols = self._shifted_columns(g, theta)
+            prod = cols * (decay if shape is None else decay * shape)
+            out.append((prod, np.fft.fft(prod, axis=-1)[:, self.fft_take], decay, cols))
+        self._col_cache = (theta.copy(), out)
+        return out
+
+    def _phase(self, theta: np.ndarray, g: int) -> np.ndarray:
+        ph0, ph1 = theta[N_SHARED + N_PER_GROUP * g + 1 : N_SHARED + N_PER_GROUP * (g + 1)]
+        return np.exp(1j * (ph0 + ph1 * (self.ppm - self.ppm_ref)))
+
     def group_columns(self, theta: np.ndarray) -> np.ndarray:
         """Return complex [n_groups, n_amp, n_win]: each basis column's spectrum in the window."""
-        lorentz_hz, gauss_var = theta[0], theta[1]
-        t = self.time_s
         out = np.empty((self.n_groups, self.n_amp, self.n_win), complex)
-        for g in range(self.n_groups):
-            shift_hz, ph0, ph1 = theta[
-                N_SHARED + N_PER_GROUP * g : N_SHARED + N_PER_GROUP * (g + 1)
-            ]
-            decay = np.exp(
-                (2j * np.pi * shift_hz - np.pi * lorentz_hz) * t
-                - (np.pi**2 / _FOUR_LN2) * gauss_var * t**2
-            )
-            if self.n_k:
-                decay = decay * self.lineshape(theta)
-            cols = self._shifted_columns(g, theta)
-            spec = np.fft.fftshift(np.fft.fft(cols * decay, axis=-1), axes=-1)
-            phase = np.exp(1j * (ph0 + ph1 * (self.ppm - self.ppm_ref)))
-            out[g] = spec[:, self.window] * phase
+        for g, (_, spec, _, _) in enumerate(self._time_columns(theta)):
+            out[g] = spec * self._phase(theta, g)
         return out
 
     def model_derivatives(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
@@ -261,6 +309,8 @@ class Problem:
         Analytic: the Voigt/shift factor multiplies the FID, so each derivative is the FFT of
         the combined FID times -pi t, -pi^2 t^2 / (4 ln 2) or 2 pi i t; phases multiply by i.
         """
+        if self.n_cs:
+            return self._derivatives_by_column(theta, amps)
         lorentz_hz, gauss_var = theta[0], theta[1]
         t = self.time_s
         n_theta = self.n_theta
@@ -280,14 +330,22 @@ class Problem:
             stack = np.stack(
                 [sig, -np.pi * t * sig, -(np.pi**2 / _FOUR_LN2) * t**2 * sig, 2j * np.pi * t * sig]
             )
-            if self.n_k:  # d L / d x_j = phasor_j - 1
+            by_shift = self.n_k and self.kernel_take is not None
+            if by_shift:  # d L / d x_j = phasor_j - 1: from FFT(plain), shifted (see above)
+                stack = np.concatenate([stack, plain[None]])
+            elif self.n_k:
                 stack = np.concatenate([stack, plain * self.kernel_phasors])
             if self.n_cs:  # d/d d_k (d/d e_k): column k alone, times 2 pi i t (-pi t)
                 own = amps[self.shifted, None] * cols[self.shifted] * (decay * shape)
                 stack = np.concatenate([stack, 2j * np.pi * t * own])
                 if self.n_cw:
                     stack = np.concatenate([stack, -np.pi * t * own])
-            spec = np.fft.fftshift(np.fft.fft(stack, axis=-1), axes=-1)[:, self.window]
+            full = np.fft.fft(stack, axis=-1)
+            spec = full[:, self.fft_take]
+            if by_shift:
+                f_plain = full[4]
+                kern = f_plain[self.kernel_take] - spec[4]
+                spec = np.concatenate([spec[:4], kern, spec[5:]])
             rel_ppm = self.ppm - self.ppm_ref
             spec *= np.exp(1j * (ph0 + ph1 * rel_ppm))
             model = spec[0]
@@ -297,6 +355,64 @@ class Problem:
             dg[g, self.k_start : self.cs_start] = spec[4 : 4 + self.n_k]
             dg[g, self.cs_start :] = spec[4 + self.n_k :]  # shifts, then widths
         out = np.empty((self.n_rows, n_theta))
+        for o, obs in enumerate(self.observations):
+            m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
+            out[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
+            out[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
+        return out
+
+    def _derivatives_by_column(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
+        """`model_derivatives` with individual shifts: from the FFTs of t x each column.
+
+        Every column k has its own shift, so d/d d_k needs FFT(t C_k) (C_k: column x decay
+        x line shape) anyway; the common shift and Lorentzian width derivatives are the
+        amplitude-weighted sums of those same spectra (FFT is linear), the model is the sum of
+        the cached column spectra, and the kernel derivatives are shifted copies of
+        FFT(sum_k a_k B_k x decay) (see `_build_kernel`). The Gaussian width needs one more
+        FFT (of t^2 x the signal). Same derivatives, n_amp + 2 FFTs instead of n_amp + n_k + 4.
+        """
+        t = self.time_s
+        n_theta = self.n_theta
+        by_shift = self.n_k and self.kernel_take is not None
+        rel_ppm = self.ppm - self.ppm_ref
+        dg = np.zeros((self.n_groups, n_theta, self.n_win), complex)
+        n_extra = 2 if by_shift else 1 + self.n_k
+        stack = np.empty((self.n_amp + n_extra, t.size), complex)
+        for g, (prod, spec_cols, decay, cols) in enumerate(self._time_columns(theta)):
+            base = N_SHARED + N_PER_GROUP * g
+            np.multiply(prod, t, out=stack[: self.n_amp])
+            np.multiply(amps @ prod, -(np.pi**2 / _FOUR_LN2) * t**2, out=stack[self.n_amp])
+            if by_shift:
+                np.multiply(amps @ cols, decay, out=stack[self.n_amp + 1])
+            elif self.n_k:
+                stack[self.n_amp + 1 :] = (amps @ cols) * decay * self.kernel_phasors
+            full = np.fft.fft(stack, axis=-1)
+            spec = full[:, self.fft_take]
+            f_t = spec[: self.n_amp]  # FFT(t C_k) in the window
+            model = amps @ spec_cols
+            ft_sig = amps @ f_t
+            d = dg[g]  # before the phase, applied once at the end
+            d[0] = -np.pi * ft_sig
+            d[1] = spec[self.n_amp]
+            d[base] = 2j * np.pi * ft_sig
+            d[base + 1] = 1j * model
+            d[base + 2] = 1j * rel_ppm * model
+            if by_shift:
+                f_plain = full[self.n_amp + 1]
+                d[self.k_start : self.cs_start] = f_plain[self.kernel_take]
+                d[self.k_start : self.cs_start] -= f_plain[self.fft_take]
+            elif self.n_k:
+                d[self.k_start : self.cs_start] = spec[self.n_amp + 1 :]
+            own = amps[self.shifted, None] * f_t[self.shifted]
+            np.multiply(own, 2j * np.pi, out=d[self.cs_start : self.cs_start + self.n_cs])
+            if self.n_cw:
+                np.multiply(own, -np.pi, out=d[self.cw_start : self.cw_start + self.n_cw])
+            d *= self._phase(theta, g)
+        return self._stack_observations(dg)
+
+    def _stack_observations(self, dg: np.ndarray) -> np.ndarray:
+        """Return the weighted real derivative rows [n_rows, n_theta] from per-group ones."""
+        out = np.empty((self.n_rows, self.n_theta))
         for o, obs in enumerate(self.observations):
             m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
             out[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
@@ -323,6 +439,12 @@ class Problem:
     # ----- variable projection ---------------------------------------------------------------
     def project(self, x_data: np.ndarray) -> np.ndarray:
         """Return P [x; 0] (penalty rows appended), P = I - Q Q^T the baseline-free projector."""
+        if self.q_block is not None:
+            qd, qp = self.q_block
+            parts = (x_data[: self.n_win], x_data[self.n_win :])
+            coefs = [qd.T @ x for x in parts]
+            tops = [x - qd @ c for x, c in zip(parts, coefs, strict=True)]
+            return np.concatenate(tops + [-(qp @ c) for c in coefs], axis=0)
         coef = self.q_data.T @ x_data
         top = x_data - self.q_data @ coef
         bottom = -(self.q_pen @ coef)
@@ -336,7 +458,7 @@ class Problem:
             pa = np.vstack([pa, self.amplitude_prior])
             py = np.concatenate([py, np.zeros(self.amplitude_prior.shape[0])])
         # NNLS on the small normal-equation factor: same minimiser, n_amp x n_amp work.
-        amps = _nnls_small(pa, py)
+        amps, self._last_qr = _nnls_small(pa, py)
         self.last_projected_design = pa
         res = py - pa @ amps
         if self.n_pen:  # theta penalties do not involve amplitudes or baseline
@@ -353,13 +475,19 @@ class Problem:
         d = self.project(self.model_derivatives(theta, amps))
         if self.amplitude_prior is not None:  # prior rows do not depend on theta
             d = np.vstack([d, np.zeros((self.amplitude_prior.shape[0], d.shape[1]))])
-        pa = self.last_projected_design[:, amps > 0]
-        if pa.shape[1]:
-            q, _ = np.linalg.qr(pa)
+        active = amps > 0
+        if active.any():
+            # Q of the active columns from the last solve's QR (pa = Q R): pa[:, S] =
+            # Q R[:, S] = (Q Q2) R2 with R[:, S] = Q2 R2, a small QR instead of a tall one.
+            q, r = self._last_qr
+            if not active.all():
+                q2, _ = np.linalg.qr(r[:, active])
+                q = q @ q2
             d -= q @ (q.T @ d)
+        np.negative(d, out=d)
         if self.n_pen:
-            return np.vstack([-d, self.kernel_pen_matrix])
-        return -d
+            return np.vstack([d, self.kernel_pen_matrix])
+        return d
 
     def _projected_target(self, y: np.ndarray) -> np.ndarray:
         # y is fixed during a fit: project it once
@@ -410,25 +538,38 @@ class Problem:
         return out
 
 
-def _exponentials(rates: np.ndarray, time_s: np.ndarray) -> np.ndarray:
-    """Return exp(r t) [n_r, N] for complex rates r (1/s); on a uniform grid from 0 as
-    powers (cumprod).
+def _uniform_step(time_s: np.ndarray) -> float | None:
+    """Return the step of a uniform time grid starting at 0, else None."""
+    if time_s.size < 2 or time_s[0] != 0.0:
+        return None
+    step = time_s[1] - time_s[0]
+    return step if np.allclose(np.diff(time_s), step, rtol=1e-9, atol=0.0) else None
 
-    The powers are ~10x faster than complex exponentials (the individual shifts need them at
-    every evaluation); the rounding error grows as N x eps (~1e-13 for N = 2048).
+
+def _exponentials(rates: np.ndarray, time_s: np.ndarray, step: float | None) -> np.ndarray:
+    """Return exp(r t) [n_r, N] for complex rates r (1/s).
+
+    On a uniform grid from 0 (`step`, see `_uniform_step`), t = (b i + j) step, with b a
+    power of 2 near sqrt(N), splits exp(r t) into exp(r b step i) exp(r step j): about
+    2 sqrt(N) complex exponentials and one product per point instead of N exponentials (the
+    individual shifts need them at every evaluation); relative error ~|r t| eps (~1e-14),
+    where the former running product (cumprod) grew as N eps.
     """
-    step = time_s[1] - time_s[0] if time_s.size > 1 else 0.0
-    if time_s[0] != 0.0 or not np.allclose(np.diff(time_s), step, rtol=1e-9, atol=0.0):
+    if step is None:
         return np.exp(np.outer(rates, time_s))
-    out = np.empty((rates.size, time_s.size), complex)
-    out[:, 0] = 1.0
-    out[:, 1:] = np.exp(rates * step)[:, None]
-    return np.cumprod(out, axis=1, out=out)
+    n = time_s.size
+    b = 1 << ((n.bit_length() + 1) // 2)  # 64 for N = 2048: 32 x 64 blocks
+    n_blocks = -(-n // b)
+    fine = np.exp(np.outer(rates * step, np.arange(b)))
+    coarse = np.exp(np.outer(rates * (step * b), np.arange(n_blocks)))
+    out = (coarse[:, :, None] * fine[:, None, :]).reshape(rates.size, n_blocks * b)
+    return out[:, :n]
 
 
-def _nnls_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Return argmin ||a x - b|| subject to x >= 0, via the R factor of a (same minimiser)."""
+def _nnls_small(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Return (argmin ||a x - b|| subject to x >= 0, (Q, R) of a), via the R factor of a
+    (same minimiser)."""
     q, r = np.linalg.qr(a)
     # ||a x - b||^2 = ||r x - q^T b||^2 + const for any x: a small NNLS problem.
     x, _ = nnls(r, q.T @ b, maxiter=50 * a.shape[1])
-    return x
+    return x, (q, r)
