@@ -1,37 +1,39 @@
 """Residual of the linear-combination fit on real 3 T PRESS spectra (issue 9: noise-like?).
 
 Converts the Siemens RDA (TE 30) and Philips SDAT (TE 35; sub-01, and sub-02 held out)
-spectra of ../shared/data with spec2nii, fits them with a 16-metabolite gabaapp.physics
-PRESS basis for their own TE and sampling plus the MM set (as tests/unit/test_lcm_realdata.py does), and writes residual SD /
-noise SD over the fit window, over 1.0-3.4 ppm (clear of the spurious echo below) and per
-0.1 ppm band, the residual's power beyond 0.2 s (a check of the noise SD inside the window),
-the chosen baseline stiffness, tNAA/tCr, Glx/tCr and the fit time to
-benchmarks/results/lcm_realdata.json, for the default model (individual shifts, the
-"gaussian" MM set), the same with mm_set="lcmodel", and without individual shifts (the
-model before them).
+spectra of ../shared/data with spec2nii and fits them with the 19-spin-system gabaapp.physics
+PRESS basis for their own TE and sampling plus the MM set, and writes residual SD / noise SD
+over the fit window, over 1.0-3.4 ppm and per 0.1 ppm band, the residual's power beyond 0.2 s
+(a check of the noise SD inside the window), the chosen baseline stiffness, tNAA/tCr, Glx/tCr
+and the fit time to benchmarks/results/lcm_realdata.json.
 
-"preprocessed" fits what gabaapp itself fits: the output of its own pre-processing chain for
-unedited scans (gabaapp.preproc.chain.preprocess_unedited, default PreprocConfig), given the
-scan's water reference where one exists (both Philips subjects have one, the Siemens RDA has
-none): Klose eddy-current correction with the water phase, HLSVD residual-water removal,
-zero-order phasing and frequency referencing. The "default" rows fit the plain average, as
-before. "preprocessed_echo_removed" adds gabaapp.preproc.echo.remove_late_echo (opt-in).
+"default" is what a user gets (docs/lcm.md, log item 13): the output of gabaapp's own
+pre-processing chain for unedited scans (gabaapp.preproc.chain.preprocess_unedited, default
+PreprocConfig), given the scan's water reference where one exists (both Philips subjects have
+one, the Siemens RDA has none): Klose eddy-current correction with the water phase, HLSVD
+residual-water removal, zero-order phasing and frequency referencing; fitted with the basis
+for the protocol's TE1/TE2 split as profiled on the data (TE1_MS: Siemens 15.1 ms; Philips
+14.2 ms, chosen on sub-01 and applied to held-out sub-02; bench_lcm_te1_profile.py), with
+the default single-spectrum model (individual shifts, "gaussian" MM set). Other rows, one
+change each against it: "echo_removed" adds gabaapp.preproc.echo.remove_late_echo (opt-in, not
+in the chain), "plain_average" fits the plain average of the scanner-averaged FID instead of
+the pre-processed one, "plain_average_te1_10ms" the plain average with the former basis (TE1
+10 ms: the headline before log item 13), "mm_set_lcmodel" LCModel's MM/lipid set,
+"no_individual_shifts" the model before individual shifts.
 
 Is the residual noise-like? Besides the SD ratio, the fit reports the residual's lag-1
 autocorrelation and a Ljung-Box test against what a correct model's residual shows
 (gabaapp.lcm.whiteness); as a reference, `--null N` fits N parametric-bootstrap copies of
-each spectrum (the fitted model + baseline inside the fit window, fresh white noise of the
-measured SD) and records the ratio and the p-values a correct model gives. The variant
-"echo_removed" fits the FID after gabaapp.preproc.echo.remove_late_echo (the spurious late
-echo of the Philips sub-01 spectrum), with the bands it found.
+each default spectrum (the fitted model + baseline inside the fit window, fresh white noise
+of the measured SD) and records the ratio and the p-values a correct model gives.
 
 Two checks of the data themselves go to the same file: the noise PSD of a signal-free part
 of the FID (NOISE_SECTION_S; also 0.3-0.55 s for both), per 1 ppm band relative to the noise
 SD the fit uses (hypothesis 1: is the in-band noise higher than at the window edges?), and
-the power of the FID
-band-limited to 3.4-4.2 and 1.8-2.6 ppm per 40 ms, relative to noise (a spurious echo shows
-as a rise after the lines have decayed). With `--plot DIR` it also saves
-data/model/baseline/residual figures there.
+the power of the FID band-limited to 3.4-4.2 and 1.8-2.6 ppm per 40 ms, relative to noise (a
+spurious echo shows as a rise after the lines have decayed). With `--plot DIR` it also saves
+data/model/baseline/residual figures there (default and echo-removed rows; with
+`--lineshape free` their names end in "_free").
 
     .venv/bin/python benchmarks/bench_lcm_realdata.py [--plot /tmp] [--null 20]
 """
@@ -55,6 +57,7 @@ from gabaapp.config import LcmConfig
 from gabaapp.io.nifti_mrs import load_nifti_mrs
 from gabaapp.lcm.fit import fit_spectrum
 from gabaapp.lcm.noise import noise_sd
+from gabaapp.lcm.timing import press_basis
 from gabaapp.physics.megapress import simulate_spin_system
 from gabaapp.physics.sequence import MegaPressSequence
 from gabaapp.physics.spins import available_metabolites, load_spin_system
@@ -93,6 +96,9 @@ WATER = {
         "osprey_philips/UnEdited/sub-02/ses-01/mrs/sub-02_ses-01_press-ref/sub-02_PRESS_35_ref.spar",
     ],
 }
+# The protocols' TE1/TE2 split as profiled on the data (bench_lcm_te1_profile.py, 22:44 UTC):
+# Siemens in-sample; Philips chosen on sub-01 and applied to the held-out sub-02.
+TE1_MS = {"siemens_rda": 15.1, "philips_sdat": 14.2, "philips_sdat_sub02": 14.2}
 REAL = {
     "siemens_rda": ["rda", "suspect_siemens_press/SVS_30.rda"],
     "philips_sdat": [
@@ -369,13 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.lineshape_halfwidth_ppm is not None:
         extra["lineshape_halfwidth_ppm"] = args.lineshape_halfwidth_ppm
     config = LcmConfig(include_mm=True, lineshape=args.lineshape, **extra)
+    # label: (config, input FID, basis): "pre" gabaapp's chain, "echo" that + echo removal,
+    # "raw" the plain average; "split" the protocol's TE1 split, "10ms" the former basis
     variants = {
-        "default": config,
-        "mm_set_lcmodel": replace(config, mm_set="lcmodel"),
-        "no_individual_shifts": replace(config, individual_shifts="off"),
-        "echo_removed": config,
-        "preprocessed": config,
-        "preprocessed_echo_removed": config,
+        "default": (config, "pre", "split"),
+        "echo_removed": (config, "echo", "split"),
+        "plain_average": (config, "raw", "split"),
+        "plain_average_te1_10ms": (config, "raw", "10ms"),
+        "mm_set_lcmodel": (replace(config, mm_set="lcmodel"), "pre", "split"),
+        "no_individual_shifts": (replace(config, individual_shifts="off"), "pre", "split"),
     }
     results = RESULTS if args.lineshape == "voigt" else RESULTS.with_name("lcm_realdata_free.json")
     out: dict[str, object] = {
@@ -383,13 +391,15 @@ def main(argv: list[str] | None = None) -> int:
         "lineshape_stiffness": config.lineshape_stiffness,
         "lineshape_halfwidth_ppm": config.lineshape_halfwidth_ppm,
         "individual_shift_sd_ppm": config.individual_shift_sd_ppm,
+        "te1_ms": TE1_MS,
         "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "load_average": list(os.getloadavg()),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, (fmt, *files) in {**REAL, **HELD_OUT}.items():
-            fid, acq, basis = load(name, fmt, files, Path(tmp))
+            fid, acq, basis_10ms = load(name, fmt, files, Path(tmp))
+            bases = {"split": press_basis(acq, TE1_MS[name]), "10ms": basis_10ms}
             row: dict[str, object] = {
                 "noise_psd_section_s": NOISE_SECTION_S[name],
                 "noise_psd_by_band": noise_psd_bands(fid, acq, *NOISE_SECTION_S[name]),
@@ -397,38 +407,29 @@ def main(argv: list[str] | None = None) -> int:
                 "band_power_per_40ms_3.4_4.2_ppm": echo_profile(fid, acq, 3.4, 4.2),
                 "band_power_per_40ms_1.8_2.6_ppm": echo_profile(fid, acq, 1.8, 2.6),
             }
-            nsd = noise_sd(fid, acq, config.noise_ppm_ranges)
-            t0 = time.process_time()
-            clean, echo = remove_late_echo(fid, acq, nsd)
-            row["echo_removal_cpu_seconds"] = time.process_time() - t0
-            row["echo_bands"] = [
-                {k: getattr(b, k) for k in b.__dataclass_fields__} for b in echo.bands
-            ]
             pre, qc = preprocessed(name, fmt, Path(tmp))
             row["preprocessing_qc"] = {
                 k: qc[k] for k in ("water_reference_used", "eddy_current_corrected") if k in qc
             }
-            pre_clean, pre_echo = remove_late_echo(
+            t0 = time.process_time()
+            pre_clean, echo = remove_late_echo(
                 pre, acq, noise_sd(pre, acq, config.noise_ppm_ranges)
             )
-            row["preprocessed_echo_bands"] = [
-                {k: getattr(b, k) for k in b.__dataclass_fields__} for b in pre_echo.bands
+            row["echo_removal_cpu_seconds"] = time.process_time() - t0
+            row["echo_bands"] = [
+                {k: getattr(b, k) for k in b.__dataclass_fields__} for b in echo.bands
             ]
-            inputs = {
-                "echo_removed": (clean, echo),
-                "preprocessed": (pre, None),
-                "preprocessed_echo_removed": (pre_clean, pre_echo),
-            }
-            for label, cfg in variants.items():
-                x, found = inputs.get(label, (fid, None))
+            inputs = {"pre": pre, "echo": pre_clean, "raw": fid}
+            for label, (cfg, which, split) in variants.items():
+                x, basis = inputs[which], bases[split]
                 t0 = time.process_time()
                 r = fit_spectrum(x, acq, basis, basis.names, cfg)
                 cpu_s = time.process_time() - t0
                 row[label] = summarise(r, acq, cpu_s)
-                if label in ("default", "preprocessed") and args.null:
-                    row[f"null_{label}"] = null_fits(r, x, acq, basis, cfg, args.null)
+                if label == "default" and args.null:
+                    row["null_default"] = null_fits(r, x, acq, basis, cfg, args.null)
                 print(
-                    f"{name} {label}: residual/noise {r.residual_to_noise['single']:.2f} "
+                    f"{name} {label}: residual/noise {r.residual_to_noise['single']:.3f} "
                     f"(1.0-3.4 ppm {row[label]['residual_to_noise_1.0_3.4_ppm']:.2f}), "
                     f"tNAA/tCr {row[label]['tnaa_to_tcr']:.2f}, "
                     f"Glx/tCr {row[label]['glx_to_tcr']:.2f}, "
@@ -437,14 +438,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"Ljung-Box p {r.residual_whiteness['single']['p_value']:.1e}, CPU {cpu_s:.2f} s",
                     flush=True,
                 )
-                # echo-removed figures only where an echo was found
-                plotted = label in ("default", *inputs)
-                if args.plot and plotted and (found is None or found.bands):
-                    tag = "" if label == "default" else " " + label.replace("_", " ")
+                # the echo-removed figure only where an echo was found
+                if args.plot and (label == "default" or (label == "echo_removed" and echo.bands)):
+                    tag = "" if label == "default" else " echo removed"
+                    tag += " free" if args.lineshape == "free" else ""
                     plot(r, name, args.plot, tag)
-            for key in ("null_default", "null_preprocessed"):
-                if key in row:
-                    print(f"{name} {key} (correct model, white noise): {row[key]}", flush=True)
+            if "null_default" in row:
+                print(f"{name} null_default (correct model, white noise): {row['null_default']}")
             out[name] = row
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(out, indent=1))
