@@ -4,7 +4,8 @@ Cramér-Rao bound, in bins of the noise and linewidth drawn for each spectrum.
 On the held-out sets of bench_models_accuracy.py (same draw: seed 20261126, 2,000 spectra per
 set) this records, per spectrum, the generator's sampled parameters (noise sigma of OFF and ON
 relative to max |FID|, Lorentzian and Gaussian FWHM) and reports the GABA and Cr MAE
-(max-normalised per spectrum, gabaapp.training.metrics) of the networks and the LCM:
+(max-normalised per spectrum, gabaapp.training.metrics) of the networks and the LCM, with
+their mean signed error (bias) and the MAE left once that bias is removed:
 
 * in bins of the noise sigma (rms of the OFF and ON draws, each U(0, 0.03)) and of the
   linewidth (sim: the Lorentzian FWHM, 2-10 Hz; fida: the Voigt FWHM of the Lorentzian and
@@ -152,15 +153,25 @@ def oracle_monte_carlo(generator, fids: dict, sd: np.ndarray, k: int = 3, reps: 
     return ratios
 
 
-def abs_errors(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Return |max_normalise(pred) - max_normalise(y)| [n, 5] (the metric's errors)."""
-    return np.abs(max_normalise(pred) - max_normalise(y))
+def signed_errors(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Return max_normalise(pred) - max_normalise(y) [n, 5] (the metric's signed errors)."""
+    return max_normalise(pred) - max_normalise(y)
 
 
 def summarise(errs: dict, floors: dict, mask: np.ndarray) -> dict:
-    """Return {"n", model: {met: MAE}, floor: {met: MAE-equivalent}} over spectra `mask`."""
+    """Return {"n", model: {met: MAE, met bias: mean signed error, met unbiased: MAE of the
+    errors less their mean over `mask`}, floor: {met: MAE-equivalent}} over spectra `mask`."""
     row: dict = {"n": int(mask.sum())}
-    for label, e in {**errs, **floors}.items():
+    for label, e in errs.items():
+        row[label] = {}
+        for met in REPORTED:
+            col = e[mask, METABOLITES.index(met)]
+            col = col[np.isfinite(col)]
+            ok = col.size > 0
+            row[label][met] = float(np.mean(np.abs(col))) if ok else None
+            row[label][f"{met} bias"] = float(np.mean(col)) if ok else None
+            row[label][f"{met} unbiased"] = float(np.mean(np.abs(col - col.mean()))) if ok else None
+    for label, e in floors.items():
         row[label] = {
             met: float(np.nanmean(e[mask, METABOLITES.index(met)])) if mask.any() else None
             for met in REPORTED
@@ -201,9 +212,9 @@ def run_set(name, basis, synth, models, args) -> dict:
     errs, errs_clean = {}, {}
     for label, model in models.items():
         pred, _ = predict(model, x, 1)
-        errs[label] = abs_errors(y, pred)
+        errs[label] = signed_errors(y, pred)
         pred_c, _ = predict(model, clean, 1)
-        errs_clean[label] = abs_errors(y, pred_c)
+        errs_clean[label] = signed_errors(y, pred_c)
     scale = y.max(axis=1, keepdims=True)
     floors: dict = {}
     lcm_info = {}
@@ -217,7 +228,7 @@ def run_set(name, basis, synth, models, args) -> dict:
             continue
         t1 = time.perf_counter()
         fit = lcm_noisy(variant, name, gen, fids, y, args.results)
-        errs[variant] = abs_errors(y, fit["pred"])
+        errs[variant] = signed_errors(y, fit["pred"])
         # CRLB in the LCM basis' units (FID-A's: ~8 x gabaapp's), so on the scale of the
         # LCM's own maximum amplitude
         floors[f"{variant} CRLB"] = (
@@ -225,7 +236,7 @@ def run_set(name, basis, synth, models, args) -> dict:
         )
         fit_c = lcm_fit_set(clean_fids, gen, chosen[0], clean=True)
         errs_clean[variant] = np.full_like(errs[variant], np.nan)
-        errs_clean[variant][:nc] = abs_errors(y[:nc], fit_c["pred"])
+        errs_clean[variant][:nc] = signed_errors(y[:nc], fit_c["pred"])
         lcm_info[variant] = {
             "basis": chosen[1],
             "noisy_predictions": fit["source"],
@@ -285,6 +296,15 @@ def print_table(name: str, res: dict) -> None:
             cells.append(
                 "/".join("n/a" if vals.get(m) is None else f"{vals[m]:.4f}" for m in REPORTED)
             )
+            if "GABA bias" in vals:
+                cells[-1] += (
+                    " (bias "
+                    + "/".join(
+                        "n/a" if vals.get(f"{m} bias") is None else f"{vals[f'{m} bias']:+.4f}"
+                        for m in REPORTED
+                    )
+                    + ")"
+                )
         print(f"{key:>20s} (n {row['n']:4d}): " + " | ".join(cells))
     for key, row in res["noise_free"].items():
         if key == "n_networks":
