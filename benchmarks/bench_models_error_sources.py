@@ -28,6 +28,9 @@ their mean signed error (bias) and the MAE left once that bias is removed:
   a little on top of it (not included). Checked by Monte Carlo (`oracle_monte_carlo`: least
   squares over 300 noise draws on columns built independently; ratio of SDs in the JSON).
 
+Also per network ("networks_shrinkage"): how it treats each spectrum's largest metabolite on
+the sum-normalised scale it is trained on (`shrinkage`).
+
 The LCM's noisy-set predictions and CRLBs are read from bench_models_accuracy.py's
 <lcm>_predictions_<set>.tsv when they belong to this draw (run it with `lcm lcm-ideal` first);
 otherwise they are fitted here. Writes benchmarks/results/bench_models_error_sources.json.
@@ -158,6 +161,32 @@ def signed_errors(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return max_normalise(pred) - max_normalise(y)
 
 
+def shrinkage(y: np.ndarray, pred: np.ndarray) -> dict:
+    """Return how a model treats each spectrum's largest metabolite, on the sum-normalised
+    scale the networks are trained on: mean error of the truth's largest fraction and of the
+    others, the mean ratio predicted / true of that largest fraction (< 1: shrunk towards the
+    mean, which the metric's max-normalisation turns into a positive bias of every other
+    metabolite), and the Cr MAE / bias (max-normalised) over the spectra where Cr is not the
+    largest (where it is, both sides are 1 and its error is ~0 by construction)."""
+    ps = pred / pred.sum(axis=1, keepdims=True)
+    ys = y / y.sum(axis=1, keepdims=True)
+    rows = np.arange(len(y))
+    j = ys.argmax(axis=1)
+    err = ps - ys
+    others = np.ones_like(err, bool)
+    others[rows, j] = False
+    cr = METABOLITES.index("Cr")
+    e_cr = (max_normalise(pred) - max_normalise(y))[j != cr, cr]
+    return {
+        "largest_fraction_error": float(err[rows, j].mean()),
+        "other_fractions_error": float(err[others].mean()),
+        "largest_fraction_ratio": float(np.mean(ps[rows, j] / ys[rows, j])),
+        "share_cr_largest": float(np.mean(j == cr)),
+        "cr_mae_where_not_largest": float(np.abs(e_cr).mean()),
+        "cr_bias_where_not_largest": float(e_cr.mean()),
+    }
+
+
 def summarise(errs: dict, floors: dict, mask: np.ndarray) -> dict:
     """Return {"n", model: {met: MAE, met bias: mean signed error, met unbiased: MAE of the
     errors less their mean over `mask`}, floor: {met: MAE-equivalent}} over spectra `mask`."""
@@ -209,12 +238,13 @@ def run_set(name, basis, synth, models, args) -> dict:
     lw = par["lorentz_hz"] if name == "sim" else voigt_fwhm(par["lorentz_hz"], par["gauss_hz"])
     print(f"{name}: drawn in {time.perf_counter() - t0:.0f} s", flush=True)
 
-    errs, errs_clean = {}, {}
+    errs, errs_clean, shrink = {}, {}, {}
     for label, model in models.items():
         pred, _ = predict(model, x, 1)
         errs[label] = signed_errors(y, pred)
         pred_c, _ = predict(model, clean, 1)
         errs_clean[label] = signed_errors(y, pred_c)
+        shrink[label] = {"noisy": shrinkage(y, pred), "noise-free": shrinkage(y, pred_c)}
     scale = y.max(axis=1, keepdims=True)
     floors: dict = {}
     lcm_info = {}
@@ -273,6 +303,7 @@ def run_set(name, basis, synth, models, args) -> dict:
         },
         "lcm": lcm_info,
         "oracle_check_mc_sd_over_bound": check,
+        "networks_shrinkage": shrink,
     }
     for lo, hi in NOISE_BINS:
         mask = (noise >= lo) & (noise < hi)
