@@ -22,11 +22,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from commit_tree import export_commit, run_child  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "lcm_commits.json"
@@ -102,21 +103,10 @@ def main() -> int:
         return 0
     results: dict = {"commit": args.commit, "working_tree": [], "base": []}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", args.commit], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        export_commit(REPO, args.commit, Path(tmp))
         for _ in range(args.rounds):
             for label, tree in (("base", tmp), ("working_tree", str(REPO))):
-                env = {**os.environ, "PYTHONPATH": tree}
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--child", "--n", str(args.n)],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row = run_child(__file__, Path(tree), ["--n", str(args.n)])
                 row["load_average"] = list(os.getloadavg())
                 results[label].append(row)
                 print(label, json.dumps(row), flush=True)

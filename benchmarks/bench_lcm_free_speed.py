@@ -26,11 +26,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pickle  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from commit_tree import export_commit, run_child  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "lcm_free_speed.json"
@@ -111,23 +112,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inputs.pkl"
         prepare(inputs)
-        tree = Path(tmp) / "base"
-        tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", args.commit], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        tree = export_commit(REPO, args.commit, Path(tmp) / "base")
         for _ in range(args.rounds):
             for label, src in (("base", str(tree)), ("working_tree", str(REPO))):
-                env = {**os.environ, "PYTHONPATH": src}
-                proc = subprocess.run(
-                    [sys.executable, __file__, "--child", str(inputs)],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                row = run_child(__file__, Path(src), [str(inputs)])
                 row["load_average"] = list(os.getloadavg())
                 results[label].append(row)
                 brief = {k: v["cpu_median_s"] for k, v in row.items() if isinstance(v, dict)}

@@ -40,9 +40,10 @@ import gabaapp.lcm.fit as lcm_fit
 from gabaapp.config import LcmConfig
 from gabaapp.lcm.fit import fit_spectrum
 from gabaapp.lcm.mm import MMComponent
+from gabaapp.lcm.timing import press_basis, press_sequence
 from gabaapp.physics.megapress import simulate_spin_system
 from gabaapp.physics.sequence import MegaPressSequence
-from gabaapp.physics.spins import available_metabolites, load_spin_system, spin_system_from_dict
+from gabaapp.physics.spins import spin_system_from_dict
 from gabaapp.spectra import Basis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -75,22 +76,12 @@ CR_CH2 = {
 
 def press(acq, te1_ms: float = 10.0) -> MegaPressSequence:
     """Return the PRESS sequence of `acq` (TE split as TE1 = te1_ms, TE2 = TE - TE1)."""
-    return MegaPressSequence.for_te(
-        acq.te_s * 1e3,
-        te1_ms=te1_ms,
-        editing=False,
-        f0_mhz=acq.f0_mhz,
-        spectral_width_hz=acq.spectral_width_hz,
-        n_points=acq.n_points,
-    )
+    return press_sequence(acq, te1_ms)
 
 
 def basis_with_te1(acq, te1_ms: float) -> Basis:
     """Return all bundled spin systems simulated with TE1 = te1_ms."""
-    seq = press(acq, te1_ms)
-    names = available_metabolites()
-    off = np.array([simulate_spin_system(load_spin_system(n), seq)[0] for n in names])
-    return Basis(names, off, off, seq.acquisition(), seq.hash())
+    return press_basis(acq, te1_ms)
 
 
 @contextlib.contextmanager
@@ -104,9 +95,9 @@ def extra_mm(*components: MMComponent):
         lcm_fit.MM_COMPONENTS = old
 
 
-def with_minus_cr_ch2(basis: Basis, acq) -> Basis:
+def with_minus_cr_ch2(basis: Basis, acq, te1_ms: float = 10.0) -> Basis:
     """Return `basis` plus a negative Cr CH2 singlet column "-CrCH2" (LCModel's correction)."""
-    neg = -simulate_spin_system(spin_system_from_dict(CR_CH2), press(acq))[0]
+    neg = -simulate_spin_system(spin_system_from_dict(CR_CH2), press(acq, te1_ms))[0]
     off = np.vstack([basis.off, neg])
     return Basis(basis.names + ("-CrCH2",), off, off, basis.acquisition, "-CrCH2")
 

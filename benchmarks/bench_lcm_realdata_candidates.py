@@ -28,7 +28,6 @@ vendors' suppression bandwidths are not in the headers; W is a grid, not a fit.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -40,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from bench_lcm_press_basis import extra_mm, with_minus_cr_ch2
 from bench_lcm_realdata import (
     HELD_OUT,
     REAL,
@@ -60,9 +60,6 @@ from gabaapp.io.nifti_mrs import load_nifti_mrs
 from gabaapp.lcm.mm import MMComponent
 from gabaapp.lcm.noise import noise_sd
 from gabaapp.lcm.timing import press_basis
-from gabaapp.physics.megapress import simulate_spin_system
-from gabaapp.physics.sequence import MegaPressSequence
-from gabaapp.physics.spins import spin_system_from_dict
 from gabaapp.preproc.echo import remove_late_echo
 from gabaapp.preproc.eddy import eddy_current_phase
 from gabaapp.spectra import Basis, fid_to_spectrum, spectrum_to_fid
@@ -71,36 +68,6 @@ RESULTS = REPO / "benchmarks" / "results" / "lcm_realdata_candidates.json"
 NOTCH_FWHM_PPM = (0.6, 0.8, 1.0, 1.2)
 TE1_MS = {"siemens_rda": 15.1, "philips_sdat": 14.2, "philips_sdat_sub02": 14.2}
 _S = ("single",)
-CR_CH2 = {
-    "name": "CrCH2",
-    "subsystems": [{"label": "CH2", "spins": [{"label": "CH2", "ppm": 3.913, "n": 2}]}],
-}
-
-
-@contextlib.contextmanager
-def extra_mm(*components: MMComponent):
-    """Fit with `components` added to the default MM set (benchmark only)."""
-    old = lcm_fit.MM_COMPONENTS
-    lcm_fit.MM_COMPONENTS = tuple(old) + components
-    try:
-        yield
-    finally:
-        lcm_fit.MM_COMPONENTS = old
-
-
-def minus_cr_ch2(basis: Basis, acq, te1_ms: float) -> Basis:
-    """Return `basis` plus LCModel's negative Cr CH2 singlet column (3.913 ppm)."""
-    seq = MegaPressSequence.for_te(
-        acq.te_s * 1e3,
-        te1_ms=te1_ms,
-        editing=False,
-        f0_mhz=acq.f0_mhz,
-        spectral_width_hz=acq.spectral_width_hz,
-        n_points=acq.n_points,
-    )
-    neg = -simulate_spin_system(spin_system_from_dict(CR_CH2), seq)[0]
-    off = np.vstack([basis.off, neg])
-    return Basis(basis.names + ("-CrCH2",), off, off, basis.acquisition, "-CrCH2")
 
 
 def water_lineshape(name: str, fmt: str, acq, out: Path) -> np.ndarray | None:
@@ -175,7 +142,7 @@ def main() -> int:
             for label, (cfg, extra) in variants.items():
                 b, mm = basis, ()
                 if extra == "crch2":
-                    b = minus_cr_ch2(basis, acq, TE1_MS[name])
+                    b = with_minus_cr_ch2(basis, acq, TE1_MS[name])
                 elif isinstance(extra, tuple) and extra[0] == "notch":
                     b = notched(basis, acq, extra[1])
                 elif extra == "water":

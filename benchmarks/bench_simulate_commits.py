@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from commit_tree import export_commit, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "simulate_commits.json"
@@ -90,16 +91,7 @@ def child(repeats: int) -> None:
 
 def run_version(path: Path, repeats: int) -> dict:
     """Run the child with `path` first on PYTHONPATH; return its JSON."""
-    env = dict(os.environ, PYTHONPATH=str(path))
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", "--repeats", str(repeats)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=path,
-        env=env,
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, path, ["--repeats", str(repeats)], cwd=path)
 
 
 def main() -> None:
@@ -127,12 +119,7 @@ def main() -> None:
     with open("/proc/loadavg") as f:
         results["load_before"] = f.read().split()[:3]
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base"
-        base.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", args.commit], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        base = export_commit(REPO, args.commit, Path(tmp) / "base")
         for _ in range(args.rounds):  # alternate, so both see the same load on average
             round_ = {}
             for tag, path in ((args.commit, base), ("working tree", REPO)):

@@ -49,18 +49,12 @@ class Te1Profile:
     fits: tuple[LcmResult, ...]
 
 
-def press_basis(
-    acquisition: Acquisition,
-    te1_ms: float,
-    names: tuple[str, ...] | None = None,
-    **sequence_kwargs,
-) -> Basis:
-    """Return the gabaapp.physics PRESS basis for the acquisition's TE split as TE1 = `te1_ms`,
-    its field and sampling; `sequence_kwargs` go to `MegaPressSequence` (e.g. pulses)."""
+def press_sequence(acquisition: Acquisition, te1_ms: float, **sequence_kwargs) -> MegaPressSequence:
+    """Return the unedited (PRESS) sequence of `acquisition` with its TE split as TE1 = `te1_ms`,
+    TE2 = TE - TE1, at its field and sampling; `sequence_kwargs` go to `MegaPressSequence`."""
     if acquisition.te_s is None or not acquisition.te_s > 0:
         raise UsageError("the acquisition has no echo time: a PRESS basis needs TE")
-    names = tuple(names) if names is not None else tuple(available_metabolites())
-    seq = MegaPressSequence.for_te(
+    return MegaPressSequence.for_te(
         acquisition.te_s * 1e3,
         te1_ms=te1_ms,
         editing=False,
@@ -69,6 +63,18 @@ def press_basis(
         n_points=acquisition.n_points,
         **sequence_kwargs,
     )
+
+
+def press_basis(
+    acquisition: Acquisition,
+    te1_ms: float,
+    names: tuple[str, ...] | None = None,
+    **sequence_kwargs,
+) -> Basis:
+    """Return the gabaapp.physics PRESS basis for the acquisition's TE split as TE1 = `te1_ms`,
+    its field and sampling; `sequence_kwargs` go to `MegaPressSequence` (e.g. pulses)."""
+    seq = press_sequence(acquisition, te1_ms, **sequence_kwargs)
+    names = tuple(names) if names is not None else tuple(available_metabolites())
     off = np.array([simulate_spin_system(load_spin_system(n), seq)[0] for n in names])
     return Basis(names, off, off.copy(), seq.acquisition(), seq.hash(), {"te1_ms": te1_ms})
 
