@@ -361,6 +361,15 @@ def summarise(r, acq, cpu_s: float) -> dict[str, object]:
     }
 
 
+def run_context() -> dict[str, object]:
+    """Return the machine, UTC time and load average that every real-data LCM run records."""
+    return {
+        "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "load_average": list(os.getloadavg()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plot", type=Path, default=None, help="folder for figures")
@@ -392,9 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "lineshape_halfwidth_ppm": config.lineshape_halfwidth_ppm,
         "individual_shift_sd_ppm": config.individual_shift_sd_ppm,
         "te1_ms": TE1_MS,
-        "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "load_average": list(os.getloadavg()),
+        **run_context(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, (fmt, *files) in {**REAL, **HELD_OUT}.items():

@@ -29,8 +29,6 @@ vendors' suppression bandwidths are not in the headers; W is a grid, not a fit.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from bench_lcm_realdata import (
     load,
     mid_time_power_by_band,
     preprocessed,
+    run_context,
     sub_band_ratio,
 )
 from scipy.optimize import least_squares
@@ -128,9 +127,7 @@ def main() -> int:
     }
     out: dict[str, object] = {
         "te1_ms": TE1_MS,
-        "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "load_average": list(os.getloadavg()),
+        **run_context(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, (fmt, *files) in {**REAL, **HELD_OUT}.items():

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from bench_lcm_realdata import (
     plot,
     preprocessed,
     ratio_crlb,
+    run_context,
 )
 
 from gabaapp.config import LcmConfig
@@ -92,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     config = LcmConfig(include_mm=True)
     out: dict[str, object] = {
         "data": "gabaapp pre-processing (water reference where present) + echo removal",
-        "machine": f"{platform.machine()} {platform.processor()}; 2-core CPU sandbox, shared",
-        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-        "load_average": list(os.getloadavg()),
+        **run_context(),
         "chosen_on": CHOSEN_ON,
     }
     chosen: dict[str, float] = {}

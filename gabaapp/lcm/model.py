@@ -354,12 +354,7 @@ class Problem:
             dg[g, base + 2] = 1j * rel_ppm * model
             dg[g, self.k_start : self.cs_start] = spec[4 : 4 + self.n_k]
             dg[g, self.cs_start :] = spec[4 + self.n_k :]  # shifts, then widths
-        out = np.empty((self.n_rows, n_theta))
-        for o, obs in enumerate(self.observations):
-            m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
-            out[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
-            out[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
-        return out
+        return self._stack_observations(dg)
 
     def _derivatives_by_column(self, theta: np.ndarray, amps: np.ndarray) -> np.ndarray:
         """`model_derivatives` with individual shifts: from the FFTs of t x each column.
@@ -410,24 +405,19 @@ class Problem:
             d *= self._phase(theta, g)
         return self._stack_observations(dg)
 
-    def _stack_observations(self, dg: np.ndarray) -> np.ndarray:
-        """Return the weighted real derivative rows [n_rows, n_theta] from per-group ones."""
-        out = np.empty((self.n_rows, self.n_theta))
+    def _stack_observations(self, per_group: np.ndarray) -> np.ndarray:
+        """Return the real rows [n_rows, n_cols] (each observation weighted, Re then Im) of
+        complex per-group spectra [n_groups, n_cols, n_win] (design columns or derivatives)."""
+        out = np.empty((self.n_rows, per_group.shape[1]))
         for o, obs in enumerate(self.observations):
-            m = dg[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_theta]
+            m = per_group[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_cols]
             out[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
             out[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
         return out
 
     def design(self, theta: np.ndarray) -> np.ndarray:
         """Return the real amplitude design matrix [n_rows, n_amp] (weighted, Re then Im)."""
-        cols = self.group_columns(theta)
-        a = np.empty((self.n_rows, self.n_amp))
-        for o, obs in enumerate(self.observations):
-            m = cols[list(obs.groups)].sum(axis=0).T * obs.weight  # [n_win, n_amp]
-            a[2 * o * self.n_win : (2 * o + 1) * self.n_win] = m.real
-            a[(2 * o + 1) * self.n_win : (2 * o + 2) * self.n_win] = m.imag
-        return a
+        return self._stack_observations(self.group_columns(theta))
 
     def target(self) -> np.ndarray:
         """Return the weighted data vector [n_rows] (Re then Im per observation)."""
